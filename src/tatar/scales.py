@@ -56,3 +56,48 @@ def clip_prediction(value):
     """Model answers are on 0-100: clip, never rescale (5.0 stays 5.0)."""
     v = np.clip(np.asarray(value, dtype=float), 0.0, 100.0)
     return float(v) if v.ndim == 0 else v
+
+
+# Native scales of the datasets the project knows by name (keys are lower-case, punctuation-free).
+# The registry of datasets (paths, tasks) builds on this table; user datasets declare their own.
+NATIVE_SCALES: dict[str, Scale] = {
+    "koniq": Scale(0.0, 100.0),  # KonIQ-10K MOS as shipped in the benchmark file (0-100)
+    "spaq": Scale(0.0, 100.0),
+    "kadid": Scale(1.0, 5.0),
+    "pipal": Scale(1.0, 5.0),  # rescaled to 1-5 in the benchmark file
+    "ava": Scale(1.0, 10.0),
+    "tad66k": Scale(1.0, 10.0),
+    "flickraes": Scale(0.0, 1.0),
+    "artimuse": Scale(0.0, 10.0),
+    "clive": Scale(0.0, 100.0),
+    "para": Scale(1.0, 5.0),
+}
+
+_ALIASES = {
+    "koniq10k": "koniq",
+    "kadid10k": "kadid",
+    "artimuse10k": "artimuse",
+    "livec": "clive",
+    "livechallenge": "clive",
+    "paragiaa": "para",
+}
+
+
+def dataset_key(name: str) -> str:
+    """Normalise a dataset name: 'KonIQ-10K', 'IQA_KonIQ-10K' and 'koniq' all give 'koniq'."""
+    key = "".join(ch for ch in str(name).lower() if ch.isalnum())
+    for prefix in ("iqa", "iaa"):
+        if key.startswith(prefix) and key[len(prefix) :] in {**NATIVE_SCALES, **_ALIASES}:
+            key = key[len(prefix) :]
+    return _ALIASES.get(key, key)
+
+
+def scale_of(dataset: str) -> Scale:
+    """The declared native scale of a known dataset, or a ValueError listing the known names."""
+    key = dataset_key(dataset)
+    if key not in NATIVE_SCALES:
+        raise ValueError(
+            f"no declared scale for dataset {dataset!r}; known: {', '.join(sorted(NATIVE_SCALES))}"
+            " (declare a scale for your own data, e.g. --scale 1:5)"
+        )
+    return NATIVE_SCALES[key]
