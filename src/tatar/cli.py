@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from tatar import __version__
+from tatar.rationales.cli import app as rationales_app
 
 app = typer.Typer(
     name="tatar",
@@ -13,12 +16,295 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+app.add_typer(rationales_app, name="rationales")
 
 
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"tatar {__version__}")
         raise typer.Exit()
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+
+
+def _split_modes(values: list[str]) -> list[str]:
+    modes = [m.strip() for v in values for m in v.split(",") if m.strip()]
+    return list(dict.fromkeys(modes)) or ["auto"]
+
+
+def _image_roots(values: list[str], datasets: list[str]) -> dict[str, str | None]:
+    """``--image-root DIR`` applies to every dataset, ``--image-root NAME=DIR`` to one."""
+    from tatar.scales import dataset_key
+
+    roots: dict[str, str | None] = dict.fromkeys(datasets)
+    for v in values:
+        name, sep, folder = v.partition("=")
+        if sep and dataset_key(name) in {dataset_key(d) for d in datasets}:
+            for d in datasets:
+                if dataset_key(d) == dataset_key(name):
+                    roots[d] = folder
+        elif sep and not Path(v).exists():
+            raise ValueError(
+                f"--image-root {v}: {name!r} is not one of the datasets given ({', '.join(datasets)})"
+            )
+        else:
+            for d in datasets:
+                roots[d] = roots[d] or v
+    return roots
+
+
+@app.command("tiny-model")
+def tiny_model(
+    out: Path = typer.Option(..., "--out", help="Folder to write the checkpoint to."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing folder."),
+    max_pixels: int = typer.Option(
+        12544, help="Processor image pixel limit saved with the checkpoint."
+    ),
+    min_pixels: int = typer.Option(3136, help="Processor lower pixel limit."),
+    seed: int = typer.Option(0, help="Seed of the random initialisation."),
+) -> None:
+    """Write a tiny random Qwen2.5-VL checkpoint (model, tokenizer, processor) for CPU runs."""
+    from tatar.tiny_model import TinyModelSpec, build_tiny_model, count_parameters
+
+    try:
+        path = build_tiny_model(
+            out,
+            TinyModelSpec(min_pixels=min_pixels, max_pixels=max_pixels, seed=seed),
+            overwrite=overwrite,
+        )
+    except USER_ERRORS as exc:
+        _fail(exc)
+    typer.echo(f"wrote {path} ({count_parameters(path):,} parameters)")
+
+
+@app.command("datasets")
+def list_datasets() -> None:
+    """List the known datasets with their task, declared scale and label file."""
+    from tatar.datasets import DATASETS, shared_data_dir
+
+    root = shared_data_dir()
+    for d in DATASETS.values():
+        where = "images with labels" if d.images_in_shared else "needs --image-root"
+        present = "" if (root / d.labels).is_file() else "  [labels not found]"
+        typer.echo(
+            f"{d.name:14s} {d.task.upper()}  scale {d.scale.low:g}-{d.scale.high:g}  {root / d.labels} ({where}){present}"
+        )
+
+
+def _settings(**kw):
+    from tatar.generation import GenerationSettings
+
+    return GenerationSettings(**kw)
+
+
+@app.command("eval")
+def evaluate_cmd(
+    model: Path = typer.Option(..., "--model", help="Model folder (HF format)."),
+    dataset: list[str] = typer.Option(
+        ...,
+        "--dataset",
+        help="Known dataset name or a CSV/JSON/JSONL label file; repeat for several.",
+    ),
+    out: Path = typer.Option(..., "--out", help="Output folder (rerunning into it resumes)."),
+    image_root: list[str] = typer.Option(
+        [], "--image-root", help="Image folder: DIR for all datasets or NAME=DIR for one."
+    ),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="Override the label file of a known dataset."
+    ),
+    task: str | None = typer.Option(None, "--task", help="Task of a user label file: iqa or iaa."),
+    scale: str | None = typer.Option(
+        None, "--scale", help="Native scale of a user label file, LOW:HIGH (e.g. 1:5)."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Evaluate the first N images of each dataset."
+    ),
+    skip_missing: bool = typer.Option(
+        False, "--skip-missing", help="Skip (and count) images that are missing."
+    ),
+    backend: str = typer.Option("auto", "--backend", help="auto, hf or vllm."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
+    samples: int = typer.Option(
+        1, "--samples", min=1, help="Sampled completions per image (1 = greedy)."
+    ),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    top_k: int = typer.Option(0, "--top-k", help="0 = off."),
+    seed: int = typer.Option(0, "--seed"),
+    think: list[str] = typer.Option(
+        ["auto"],
+        "--think",
+        help="auto, force or suppress; several (force,suppress) run the reasoning probe.",
+    ),
+    min_pixels: int | None = typer.Option(
+        None, "--min-pixels", help="Processor lower pixel limit (default: the checkpoint's)."
+    ),
+    max_pixels: int | None = typer.Option(
+        None, "--max-pixels", help="Processor pixel limit (default: the checkpoint's)."
+    ),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% CIs (0 = none)."
+    ),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (HF backend)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Discard earlier results in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Evaluate a model on labelled images: per-sample JSONL, metrics, table, scatter plots."""
+    from tatar.datasets import load_dataset
+    from tatar.evaluate import evaluate, probe_markdown
+    from tatar.generation import make_backend
+    from tatar.outputs import atomic_write_json, atomic_write_text
+
+    try:
+        if not (model / "config.json").is_file():
+            raise FileNotFoundError(f"{model} is not a model folder (no config.json)")
+        modes = _split_modes(think)
+        if labels is not None and len(dataset) > 1:
+            raise ValueError(
+                "--labels overrides one dataset's label file; give a single --dataset with it"
+            )
+        roots = _image_roots(image_root, dataset)
+        loaded = [
+            load_dataset(
+                name,
+                image_root=roots[name],
+                labels=labels,
+                task=task,
+                scale=scale,
+                limit=limit,
+                skip_missing=skip_missing,
+            )
+            for name in dataset
+        ]
+        for d in loaded:
+            if d.missing:
+                typer.echo(f"{d.name}: skipped {len(d.missing)} missing image(s)", err=True)
+        pixels = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v}
+        cache: dict = {}
+
+        def factory():
+            if "backend" not in cache:
+                cache["backend"] = make_backend(backend, model, device=device, **pixels)
+            return cache["backend"]
+
+        per_mode = {}
+        for mode in modes:
+            settings = _settings(
+                max_new_tokens=max_new_tokens,
+                samples=samples,
+                temperature=temperature,
+                top_p=top_p,
+                top_k=top_k,
+                think=mode,
+                seed=seed,
+                batch_size=batch_size,
+            )
+            target = out if len(modes) == 1 else out / f"think-{mode}"
+            per_mode[mode] = evaluate(
+                factory,
+                loaded,
+                target,
+                settings,
+                model=str(model.resolve()),
+                pixels=pixels,
+                n_resamples=bootstrap,
+                overwrite=overwrite,
+                progress=not quiet,
+            )
+            typer.echo((target / "summary.md").read_text())
+        if len(modes) > 1:
+            atomic_write_text(out / "probe.md", probe_markdown(per_mode))
+            atomic_write_json(
+                out / "probe.json", {m: [r.metrics for r in res] for m, res in per_mode.items()}
+            )
+            typer.echo((out / "probe.md").read_text())
+    except USER_ERRORS as exc:
+        _fail(exc)
+
+
+@app.command("score")
+def score_cmd(
+    images: list[Path] = typer.Argument(..., help="Image files."),
+    model: Path = typer.Option(..., "--model", help="Model folder (HF format)."),
+    task: str = typer.Option("both", "--task", help="iqa, iaa or both."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    samples: int = typer.Option(
+        1, "--samples", min=1, help="Sampled completions per image (1 = greedy)."
+    ),
+    think: str = typer.Option("auto", "--think", help="auto, force or suppress."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    top_k: int = typer.Option(0, "--top-k", help="0 = off."),
+    seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    backend: str = typer.Option("auto", "--backend", help="auto, hf or vllm."),
+    min_pixels: int | None = typer.Option(None, "--min-pixels"),
+    max_pixels: int | None = typer.Option(None, "--max-pixels"),
+    device: str | None = typer.Option(None, "--device"),
+) -> None:
+    """Print a 0-100 score and the rationale for each image (IQA, IAA or both)."""
+    import json
+
+    from tatar.generation import make_backend
+    from tatar.scoring import score_images, tasks_for
+
+    try:
+        tasks_for(task)
+        for p in images:
+            if not p.is_file():
+                raise FileNotFoundError(f"image not found: {p}")
+        if not (model / "config.json").is_file():
+            raise FileNotFoundError(f"{model} is not a model folder (no config.json)")
+        settings = _settings(
+            max_new_tokens=max_new_tokens,
+            samples=samples,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            think=think,
+            seed=seed,
+            batch_size=batch_size,
+        )
+        pixels = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v}
+        live = make_backend(backend, model, device=device, **pixels)
+        results = score_images(live, images, settings, task=task)
+    except USER_ERRORS as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+        return
+    for r in results:
+        score = "no parsable answer" if r.score is None else f"{r.score:.2f}"
+        if samples > 1 and r.score is not None:
+            score += f" +/- {r.std:.2f} (mean of {samples}, {100 * r.parse_rate:.0f}% parsed)"
+        typer.echo(f"{r.image}  {r.task.upper()}  {score}")
+        if r.rationale:
+            typer.echo(f"  rationale: {r.rationale}")
+        elif r.score is None:
+            typer.echo(f"  answer: {r.completions[0][:200]!r}")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(
+        Path("demo-output/tatar"), "--out", help="Folder for the demo outputs."
+    ),
+) -> None:
+    """Build the tiny checkpoint and evaluate it on a few CLIVE and PARA images (scores at chance)."""
+    from tatar.demo import run
+
+    try:
+        run(out)
+    except USER_ERRORS as exc:
+        _fail(exc)
 
 
 @app.callback()

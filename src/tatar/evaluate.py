@@ -1,0 +1,411 @@
+"""Evaluation harness: generate answers for labelled images, score them, write the reports.
+
+Layout of an output folder::
+
+    run.json                 model and generation settings (a rerun must match them)
+    <dataset>/samples.jsonl  one record per image, appended per batch (resumable)
+    <dataset>/metrics.json   metrics under both parse-failure conventions, think statistics
+    <dataset>/scatter.png    predicted vs ground truth
+    summary.md / .json       one table over every dataset of the call (both tasks)
+
+A rerun with the same settings skips the images already in ``samples.jsonl`` and only
+recomputes the metrics; the model is not even loaded when nothing is left to generate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tatar import metrics
+from tatar.datasets import LoadedDataset, Sample
+from tatar.generation import Backend, GenerationSettings, load_image
+from tatar.outputs import JsonlStore, atomic_write_json, atomic_write_text
+from tatar.parsing import count_words, has_think, parse_answer, think_words
+from tatar.plots import scatter_plot
+from tatar.scales import clip_prediction
+
+FAILURE_CONVENTION = (
+    "scored: every image stays in N and an unparsed answer is replaced by the median of the "
+    "parsed predictions of the same dataset (50 when none parsed); valid_only: unparsed answers "
+    "are dropped"
+)
+
+
+def make_record(sample: Sample, completions: Sequence[str]) -> dict:
+    """One per-sample record: completions, parsed scores, mean/std over samples, word counts."""
+    scores = [parse_answer(c) for c in completions]
+    parsed = [clip_prediction(s) for s in scores if s is not None]
+    return {
+        "id": sample.id,
+        "image": str(sample.image),
+        "dataset": sample.dataset,
+        "task": sample.task,
+        "gt": sample.gt,
+        "gt_100": sample.gt_100,
+        "completions": list(completions),
+        "scores": scores,
+        "pred": statistics.fmean(parsed) if parsed else None,
+        "pred_std": statistics.pstdev(parsed) if parsed else None,
+        "parse_rate": len(parsed) / len(completions) if completions else 0.0,
+        "think_words": [think_words(c) for c in completions],
+        "has_think": [has_think(c) for c in completions],
+        "words": [count_words(c) for c in completions],
+    }
+
+
+def dataset_metrics(records: Sequence[dict], *, n_resamples: int = 1000) -> dict:
+    """Metrics of one dataset's records (both conventions), think and sampling statistics."""
+    pred = [r["pred"] for r in records]
+    gt = [r["gt_100"] for r in records]
+    out = metrics.summarize(pred, gt, n_resamples=n_resamples)
+    tw = [w for r in records for w in r["think_words"]]
+    ht = [h for r in records for h in r["has_think"]]
+    cw = [w for r in records for w in r["words"]]
+    out["completion_parse_failure_rate"] = (
+        1.0 - float(np.mean([s is not None for r in records for s in r["scores"]]))
+        if records
+        else math.nan
+    )
+    out["think"] = metrics.think_word_stats(tw, ht, cw)
+    n_samples = max((len(r["completions"]) for r in records), default=1)
+    if n_samples > 1:
+        stds = [r["pred_std"] for r in records if r["pred_std"] is not None]
+        out["sampling"] = {
+            "samples_per_image": n_samples,
+            "mean_pred_std": float(np.mean(stds)) if stds else math.nan,
+            "median_pred_std": float(np.median(stds)) if stds else math.nan,
+            "mean_parse_rate": float(np.mean([r["parse_rate"] for r in records])),
+        }
+    return out
+
+
+@dataclass
+class DatasetResult:
+    dataset: LoadedDataset
+    metrics: dict
+    folder: Path
+    generated: int  # images generated in this call (0 on a complete rerun)
+
+
+def _check_run(out_dir: Path, run_info: dict, overwrite: bool) -> None:
+    path = out_dir / "run.json"
+    if path.exists() and not overwrite:
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"{path}: unreadable ({exc.msg}); remove it or use --overwrite"
+            ) from exc
+        diff = sorted(k for k in set(old) | set(run_info) if old.get(k) != run_info.get(k))
+        if diff:
+            raise ValueError(
+                f"{out_dir} holds results of a different run (differs in: {', '.join(diff)}); "
+                "use another --out or --overwrite"
+            )
+    atomic_write_json(path, run_info)
+
+
+def evaluate(
+    backend: Backend | Callable[[], Backend],
+    datasets: Sequence[LoadedDataset],
+    out_dir: str | Path,
+    settings: GenerationSettings,
+    *,
+    model: str,
+    pixels: dict | None = None,
+    n_resamples: int = 1000,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[DatasetResult]:
+    """Evaluate `backend` on `datasets`, writing everything under `out_dir` (resumable).
+
+    `backend` may be a zero-argument factory: it is called only if something is left to
+    generate. `model` and `pixels` identify the run in ``run.json``.
+    """
+    out_dir = Path(out_dir)
+    names = [d.slug for d in datasets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"the same dataset is listed twice: {', '.join(names)}")
+    run_info = {"model": model, "generation": settings.fingerprint(), "pixels": pixels or {}}
+    if overwrite:
+        for d in datasets:
+            (out_dir / d.slug / "samples.jsonl").unlink(missing_ok=True)
+    _check_run(out_dir, run_info, overwrite)
+
+    stores = {d.slug: JsonlStore(out_dir / d.slug / "samples.jsonl") for d in datasets}
+    done = {d.slug: stores[d.slug].read() for d in datasets}
+    todo = {d.slug: [s for s in d.samples if s.id not in done[d.slug]] for d in datasets}
+    generated = {d.slug: 0 for d in datasets}
+
+    if any(todo.values()):
+        live = backend() if callable(backend) and not hasattr(backend, "generate") else backend
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, disable=not progress, transient=False) as bar:
+            for d in datasets:
+                task_id = bar.add_task(
+                    d.name, total=len(d.samples), completed=len(d.samples) - len(todo[d.slug])
+                )
+                pending = todo[d.slug]
+                for start in range(0, len(pending), settings.batch_size):
+                    batch = pending[start : start + settings.batch_size]
+                    images = [load_image(s.image) for s in batch]
+                    key = "|".join(s.id for s in batch)
+                    completions = live.generate(images, [s.task for s in batch], settings, key=key)
+                    records = [make_record(s, c) for s, c in zip(batch, completions, strict=True)]
+                    stores[d.slug].append(records)
+                    done[d.slug].update((r["id"], r) for r in records)
+                    generated[d.slug] += len(batch)
+                    bar.advance(task_id, len(batch))
+
+    results = []
+    for d in datasets:
+        records = [done[d.slug][s.id] for s in d.samples]
+        m = dataset_metrics(records, n_resamples=n_resamples)
+        m.update(
+            dataset=d.name,
+            task=d.task,
+            scale=f"{d.scale.low:g}-{d.scale.high:g}",
+            labels=str(d.labels),
+            image_root=str(d.image_root),
+            label_records=d.total,
+            missing_images_skipped=len(d.missing),
+            failure_convention=FAILURE_CONVENTION,
+            model=model,
+            generation=settings.fingerprint(),
+        )
+        folder = out_dir / d.slug
+        atomic_write_json(folder / "metrics.json", m)
+        scatter_plot(
+            folder / "scatter.png",
+            [r["gt_100"] for r in records],
+            [r["pred"] for r in records],
+            title=f"{d.name} ({d.task.upper()})",
+            failure_fill=m["failure_fill"],
+            pred_std=[r["pred_std"] for r in records] if settings.samples > 1 else None,
+            srcc=m["scored"]["srcc"],
+            plcc=m["scored"]["plcc"],
+        )
+        results.append(DatasetResult(d, m, folder, generated[d.slug]))
+    write_summary(out_dir, results, model=model, settings=settings)
+    return results
+
+
+def _f(v, digits: int = 3) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
+
+
+def _ci(v, ci) -> str:
+    if not ci or any(c is None or (isinstance(c, float) and math.isnan(c)) for c in ci):
+        return _f(v)
+    return f"{_f(v)} [{_f(ci[0], 2)}, {_f(ci[1], 2)}]"
+
+
+def summary_rows(results: Sequence[DatasetResult]) -> list[dict]:
+    rows = []
+    for r in results:
+        m = r.metrics
+        rows.append(
+            {
+                "task": m["task"],
+                "dataset": m["dataset"],
+                "n": m["n"],
+                "parse_failure_rate": m["parse_failure_rate"],
+                "srcc": m["scored"]["srcc"],
+                "srcc_ci95": m["scored"].get("srcc_ci95"),
+                "plcc": m["scored"]["plcc"],
+                "plcc_ci95": m["scored"].get("plcc_ci95"),
+                "plcc_logistic": m["scored"]["plcc_logistic"],
+                "krcc": m["scored"]["krcc"],
+                "mae": m["scored"]["mae"],
+                "valid_srcc": m["valid_only"]["srcc"],
+                "valid_plcc": m["valid_only"]["plcc"],
+                "think_rate": m["think"]["think_rate"],
+                "mean_think_words": m["think"]["mean_think_words"],
+                "mean_pred_std": m.get("sampling", {}).get("mean_pred_std"),
+                "missing_images_skipped": m["missing_images_skipped"],
+            }
+        )
+    return rows
+
+
+def _nanmean(values) -> float:
+    v = np.array([math.nan if x is None else x for x in values], dtype=float)
+    return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
+
+
+def summary_markdown(rows: Sequence[dict], *, model: str, settings: GenerationSettings) -> str:
+    sampling = settings.samples > 1
+    head = [
+        "Task",
+        "Dataset",
+        "N",
+        "Parse fail",
+        "SRCC [95% CI]",
+        "PLCC [95% CI]",
+        "PLCC (logistic)",
+        "KRCC",
+        "MAE",
+        "SRCC / PLCC (parsed only)",
+        "Think rate",
+        "Think words",
+    ] + (["Mean std"] if sampling else [])
+    lines = [
+        "# TATAR evaluation",
+        "",
+        f"Model: `{model}`  ",
+        f"Decoding: {'sampled, ' + str(settings.samples) + ' completions per image (score = mean)' if sampling else 'greedy'}; "
+        f"think: {settings.think}; max new tokens: {settings.max_new_tokens}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for task in ("iqa", "iaa"):
+        task_rows = [r for r in rows if r["task"] == task]
+        for r in task_rows:
+            cells = [
+                task.upper(),
+                r["dataset"]
+                + (
+                    f" ({r['missing_images_skipped']} missing skipped)"
+                    if r["missing_images_skipped"]
+                    else ""
+                ),
+                str(r["n"]),
+                _pct(r["parse_failure_rate"]),
+                _ci(r["srcc"], r["srcc_ci95"]),
+                _ci(r["plcc"], r["plcc_ci95"]),
+                _f(r["plcc_logistic"]),
+                _f(r["krcc"]),
+                _f(r["mae"], 2),
+                f"{_f(r['valid_srcc'])} / {_f(r['valid_plcc'])}",
+                _f(r["think_rate"], 2),
+                _f(r["mean_think_words"], 1),
+            ] + ([_f(r["mean_pred_std"], 2)] if sampling else [])
+            lines.append("| " + " | ".join(cells) + " |")
+        if len(task_rows) > 1:
+            avg = [
+                f"**{task.upper()} mean**",
+                "",
+                "",
+                "",
+                _f(_nanmean(r["srcc"] for r in task_rows)),
+                _f(_nanmean(r["plcc"] for r in task_rows)),
+            ]
+            lines.append("| " + " | ".join(avg + [""] * (len(head) - len(avg))) + " |")
+    lines += [
+        "",
+        f"Parse failures ({FAILURE_CONVENTION}). SRCC, PLCC, KRCC, MAE: scored convention, "
+        "scores on 0-100. 95% CIs: percentile bootstrap over images.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def per_task_summary(results: Sequence[DatasetResult]) -> dict:
+    """Mean SRCC/PLCC over the datasets of each task, and think statistics over all its answers."""
+    out = {}
+    for task in ("iqa", "iaa"):
+        ms = [r.metrics for r in results if r.metrics["task"] == task]
+        if not ms:
+            continue
+        weights = np.array([m["think"]["completions"] for m in ms], dtype=float)
+        total = weights.sum()
+
+        def weighted(key, ms=ms, weights=weights, total=total):
+            vals = np.array([m["think"][key] for m in ms], dtype=float)
+            return float((vals * weights).sum() / total) if total else math.nan
+
+        out[task] = {
+            "datasets": [m["dataset"] for m in ms],
+            "mean_srcc": _nanmean(m["scored"]["srcc"] for m in ms),
+            "mean_plcc": _nanmean(m["scored"]["plcc"] for m in ms),
+            "parse_failure_rate": weighted_rate(ms),
+            "think_rate": weighted("think_rate"),
+            "mean_think_words": weighted("mean_think_words"),
+            "mean_completion_words": weighted("mean_completion_words"),
+        }
+    return out
+
+
+def weighted_rate(ms: Sequence[dict]) -> float:
+    n = sum(m["n"] for m in ms)
+    return sum(m["parse_failure_rate"] * m["n"] for m in ms) / n if n else math.nan
+
+
+def write_summary(
+    out_dir: Path, results: Sequence[DatasetResult], *, model: str, settings: GenerationSettings
+) -> None:
+    rows = summary_rows(results)
+    per_task = per_task_summary(results)
+    atomic_write_json(
+        out_dir / "summary.json",
+        {
+            "model": model,
+            "generation": settings.fingerprint(),
+            "datasets": rows,
+            "per_task": per_task,
+        },
+    )
+    text = summary_markdown(rows, model=model, settings=settings)
+    if per_task:
+        text += "\nPer task (all answers of the task's datasets):\n\n"
+        text += "| Task | Mean SRCC | Mean PLCC | Parse fail | Think rate | Think words | Completion words |\n"
+        text += "|---|---|---|---|---|---|---|\n"
+        for task, t in per_task.items():
+            text += (
+                f"| {task.upper()} | {_f(t['mean_srcc'])} | {_f(t['mean_plcc'])} | "
+                f"{_pct(t['parse_failure_rate'])} | {_f(t['think_rate'], 2)} | "
+                f"{_f(t['mean_think_words'], 1)} | {_f(t['mean_completion_words'], 1)} |\n"
+            )
+    atomic_write_text(out_dir / "summary.md", text)
+
+
+def probe_markdown(per_mode: dict[str, list[DatasetResult]]) -> str:
+    """The reasoning probe: one row per dataset, SRCC/PLCC and think words per think mode."""
+    modes = list(per_mode)
+    head = (
+        ["Task", "Dataset"]
+        + [f"{m}: SRCC / PLCC" for m in modes]
+        + [f"{m}: think words" for m in modes]
+    )
+    lines = [
+        "# Reasoning probe (think modes)",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    first = per_mode[modes[0]]
+    for i, r in enumerate(first):
+        cells = [r.metrics["task"].upper(), r.metrics["dataset"]]
+        for m in modes:
+            s = per_mode[m][i].metrics["scored"]
+            cells.append(f"{_f(s['srcc'])} / {_f(s['plcc'])}")
+        for m in modes:
+            cells.append(_f(per_mode[m][i].metrics["think"]["mean_think_words"], 1))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Each mode's full report is in its own folder (think-<mode>/).", ""]
+    return "\n".join(lines)
