@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from yoho import __version__
+from yoho.commands import register
+from yoho.web.cli import serve_cmd
 
 app = typer.Typer(
     name="yoho",
@@ -28,6 +30,10 @@ def main(
     ),
 ) -> None:
     """YOHO command line."""
+
+
+register(app)
+app.command("serve")(serve_cmd)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,432 @@
+"""The physician's input for one image: ROI, `complement` flag and clicked circles.
+
+File format (JSON, `"format": "yoho-annotation"`, `"version": 1`)::
+
+    {
+      "format": "yoho-annotation", "version": 1,
+      "image": "cju0qkwl35piu0993l0dewei2.jpg",       # optional, relative to this file
+      "image_size": {"width": 622, "height": 529},
+      "roi": {"polygons": [[[x, y], ...], ...],          # filled polygons ...
+              "holes": [[[x, y], ...], ...]},            # ... minus these (may be empty)
+         or "roi": {"mask": "a_roi.png"}                 # 0/255 PNG, relative to this file
+      "complement": false,
+      "lesion_circles": [{"x": 310, "y": 240, "r": 24}, ...],
+      "normal_circles": [{"x": 90, "y": 300, "r": 24}, ...],
+      "r_min": 20, "r_max": 80,
+      "annotator": "dr. X", "created": "2025-01-01T12:00:00+00:00",
+      "protocol": null                                   # or the simulated physician's options
+    }
+
+Meaning. Normally the ROI encloses the lesion with a margin; lesion circles lie inside it.
+With `complement` the lesion fills most of the frame, so the ROI is drawn over the *normal*
+tissue (with its margin reaching into the lesion); the network then learns normal tissue and
+its output is inverted. Lesion circles must then lie outside the ROI and normal circles inside.
+Coordinates are pixels of the original image, x to the right and y down.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from yoho.io import read_mask, write_json, write_png
+
+__all__ = [
+    "FORMAT",
+    "SCHEMA_VERSION",
+    "Circle",
+    "Roi",
+    "Annotation",
+    "default_radius_range",
+    "load_annotation",
+    "save_annotation",
+    "validate_annotation",
+    "labelme_roi",
+]
+
+FORMAT = "yoho-annotation"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Circle:
+    """A clicked disc: centre (x, y) and radius r, in original-image pixels."""
+
+    x: float
+    y: float
+    r: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"x": _num(self.x), "y": _num(self.y), "r": _num(self.r)}
+
+
+def _num(value: float) -> float | int:
+    value = float(value)
+    return int(value) if value.is_integer() else round(value, 3)
+
+
+@dataclass
+class Roi:
+    """Region of interest: filled polygons minus holes, or a mask (exactly one of the two)."""
+
+    polygons: list[np.ndarray] = field(default_factory=list)
+    holes: list[np.ndarray] = field(default_factory=list)
+    mask: np.ndarray | None = None
+    mask_path: str | None = None
+
+    def rasterize(self, height: int, width: int) -> np.ndarray:
+        """The ROI as a boolean (height, width) mask."""
+        if self.mask is not None:
+            if self.mask.shape != (height, width):
+                raise ValueError(
+                    f"ROI mask is {self.mask.shape[1]}x{self.mask.shape[0]}, "
+                    f"image is {width}x{height}"
+                )
+            return self.mask.astype(bool)
+        canvas = np.zeros((height, width), np.uint8)
+        # Polygons are filled one by one (fillPoly on a list would XOR overlapping ones).
+        for poly in self.polygons:
+            cv2.fillPoly(canvas, [np.round(poly).astype(np.int32)], 1)
+        for hole in self.holes:
+            cv2.fillPoly(canvas, [np.round(hole).astype(np.int32)], 0)
+        return canvas.astype(bool)
+
+    def scaled(self, sx: float, sy: float) -> Roi:
+        """The same ROI in a resized image (polygons scaled; a mask is resized nearest)."""
+        if self.mask is not None:
+            h, w = self.mask.shape
+            new = cv2.resize(
+                self.mask.astype(np.uint8),
+                (max(1, round(w * sx)), max(1, round(h * sy))),
+                interpolation=cv2.INTER_NEAREST,
+            )
+            return Roi(mask=new.astype(bool))
+        factor = np.array([sx, sy])
+        return Roi(
+            polygons=[(p + 0.5) * factor - 0.5 for p in self.polygons],
+            holes=[(p + 0.5) * factor - 0.5 for p in self.holes],
+        )
+
+
+@dataclass
+class Annotation:
+    """Everything the physician gives for one image (see the module docstring)."""
+
+    width: int
+    height: int
+    roi: Roi
+    lesion_circles: list[Circle] = field(default_factory=list)
+    normal_circles: list[Circle] = field(default_factory=list)
+    complement: bool = False
+    r_min: float | None = None
+    r_max: float | None = None
+    image: str | None = None
+    annotator: str = ""
+    created: str = ""
+    protocol: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.r_min is None or self.r_max is None:
+            lo, hi = default_radius_range(self.height, self.width)
+            self.r_min = lo if self.r_min is None else self.r_min
+            self.r_max = hi if self.r_max is None else self.r_max
+        if not self.created:
+            self.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def target_circles(self) -> list[Circle]:
+        """Circles of the class the network learns: lesion, or normal tissue with complement."""
+        return self.normal_circles if self.complement else self.lesion_circles
+
+    @property
+    def other_circles(self) -> list[Circle]:
+        return self.lesion_circles if self.complement else self.normal_circles
+
+    def roi_mask(self) -> np.ndarray:
+        return self.roi.rasterize(self.height, self.width)
+
+    def scaled(self, width: int, height: int) -> Annotation:
+        """The annotation for the same image resized to (width, height).
+
+        Radii scale with the mean of the two factors; letterboxing keeps the aspect ratio, so
+        the factors are equal up to rounding.
+        """
+        sx, sy = width / self.width, height / self.height
+        sr = (sx + sy) / 2
+
+        def move(c: Circle) -> Circle:
+            return Circle((c.x + 0.5) * sx - 0.5, (c.y + 0.5) * sy - 0.5, c.r * sr)
+
+        return Annotation(
+            width=width,
+            height=height,
+            roi=self.roi.scaled(sx, sy),
+            lesion_circles=[move(c) for c in self.lesion_circles],
+            normal_circles=[move(c) for c in self.normal_circles],
+            complement=self.complement,
+            r_min=float(self.r_min) * sr,
+            r_max=float(self.r_max) * sr,
+            image=self.image,
+            annotator=self.annotator,
+            created=self.created,
+            protocol=self.protocol,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.roi.mask is not None:
+            if self.roi.mask_path is None:
+                raise ValueError("an ROI given as a mask needs mask_path before it can be saved")
+            roi: dict[str, Any] = {"mask": self.roi.mask_path}
+        else:
+            roi = {
+                "polygons": [np.round(p, 2).tolist() for p in self.roi.polygons],
+                "holes": [np.round(p, 2).tolist() for p in self.roi.holes],
+            }
+        return {
+            "format": FORMAT,
+            "version": SCHEMA_VERSION,
+            "image": self.image,
+            "image_size": {"width": int(self.width), "height": int(self.height)},
+            "roi": roi,
+            "complement": bool(self.complement),
+            "lesion_circles": [c.to_dict() for c in self.lesion_circles],
+            "normal_circles": [c.to_dict() for c in self.normal_circles],
+            "r_min": _num(self.r_min),
+            "r_max": _num(self.r_max),
+            "annotator": self.annotator,
+            "created": self.created,
+            "protocol": self.protocol,
+        }
+
+
+def default_radius_range(height: int, width: int) -> tuple[int, int]:
+    """The authors' radius limits: r_min = max(h, w)/256·8 rounded up to even, r_max = 4·r_min.
+
+    For a 480×480 image this is 16 and 64 px.
+    """
+    r_min = math.ceil(max(height, width) / 256 * 8)
+    r_min += r_min % 2
+    return r_min, 4 * r_min
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing and validation
+
+
+def _polygon(value: Any, where: str) -> np.ndarray:
+    try:
+        poly = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: a polygon must be a list of [x, y] points") from None
+    if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
+        raise ValueError(f"{where}: a polygon needs at least 3 [x, y] points, got {value!r:.80}")
+    if not np.isfinite(poly).all():
+        raise ValueError(f"{where}: polygon coordinates must be finite numbers")
+    return poly
+
+
+def _circle(value: Any, where: str) -> Circle:
+    if not isinstance(value, dict) or not {"x", "y", "r"} <= set(value):
+        raise ValueError(f"{where}: a circle is an object {{x, y, r}}, got {value!r:.80}")
+    try:
+        circle = Circle(float(value["x"]), float(value["y"]), float(value["r"]))
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: circle fields x, y, r must be numbers") from None
+    if not all(math.isfinite(v) for v in (circle.x, circle.y, circle.r)):
+        raise ValueError(f"{where}: circle fields x, y, r must be finite")
+    return circle
+
+
+def annotation_from_dict(data: Any, base_dir: Path | None = None, source: str = "") -> Annotation:
+    """Parse (and structurally check) the JSON object of an annotation file."""
+    src = source or "annotation"
+    if not isinstance(data, dict):
+        raise ValueError(f"{src}: the annotation must be a JSON object")
+    if data.get("format", FORMAT) != FORMAT:
+        raise ValueError(f"{src}: format is {data.get('format')!r}, expected {FORMAT!r}")
+    version = data.get("version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(
+            f"{src}: unsupported annotation version {version!r} (this YOHO reads {SCHEMA_VERSION})"
+        )
+    size = data.get("image_size")
+    if not isinstance(size, dict) or not {"width", "height"} <= set(size):
+        raise ValueError(f"{src}: image_size {{width, height}} is missing")
+    width, height = size["width"], size["height"]
+    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+        raise ValueError(f"{src}: image_size must hold positive integers, got {size}")
+    roi_data = data.get("roi")
+    if not isinstance(roi_data, dict):
+        raise ValueError(f"{src}: roi is missing (polygons or mask)")
+    if "mask" in roi_data:
+        mask_path = str(roi_data["mask"])
+        full = Path(mask_path) if base_dir is None else base_dir / mask_path
+        roi = Roi(mask=read_mask(full), mask_path=mask_path)
+    else:
+        polygons = roi_data.get("polygons")
+        if not isinstance(polygons, list) or not polygons:
+            raise ValueError(f"{src}: the ROI is empty (roi.polygons has no polygon)")
+        roi = Roi(
+            polygons=[_polygon(p, f"{src}: roi.polygons[{i}]") for i, p in enumerate(polygons)],
+            holes=[
+                _polygon(p, f"{src}: roi.holes[{i}]")
+                for i, p in enumerate(roi_data.get("holes") or [])
+            ],
+        )
+    circles = {}
+    for key in ("lesion_circles", "normal_circles"):
+        items = data.get(key) or []
+        if not isinstance(items, list):
+            raise ValueError(f"{src}: {key} must be a list")
+        circles[key] = [_circle(c, f"{src}: {key}[{i}]") for i, c in enumerate(items)]
+    return Annotation(
+        width=width,
+        height=height,
+        roi=roi,
+        lesion_circles=circles["lesion_circles"],
+        normal_circles=circles["normal_circles"],
+        complement=bool(data.get("complement", False)),
+        r_min=data.get("r_min"),
+        r_max=data.get("r_max"),
+        image=data.get("image"),
+        annotator=str(data.get("annotator") or ""),
+        created=str(data.get("created") or ""),
+        protocol=data.get("protocol"),
+    )
+
+
+def validate_annotation(
+    ann: Annotation, image_shape: tuple[int, ...] | None = None, source: str = ""
+) -> np.ndarray:
+    """Check an annotation against its image; returns the rasterised ROI mask.
+
+    Raises ValueError (prefixed with `source`) for: a wrong image size, an empty ROI, a circle
+    outside the image or with a non-positive radius, a bad radius range, no circle of the class
+    to learn, and a circle on the wrong side of the ROI given `complement`.
+    """
+    src = source or "annotation"
+    if image_shape is not None and tuple(image_shape[:2]) != (ann.height, ann.width):
+        raise ValueError(
+            f"{src}: annotation is for a {ann.width}x{ann.height} image but the image is "
+            f"{image_shape[1]}x{image_shape[0]}"
+        )
+    if not (0 < float(ann.r_min) <= float(ann.r_max)):
+        raise ValueError(f"{src}: need 0 < r_min <= r_max, got {ann.r_min} and {ann.r_max}")
+    roi = ann.roi.rasterize(ann.height, ann.width)
+    if not roi.any():
+        raise ValueError(f"{src}: the ROI is empty (it covers no pixel of the image)")
+    named = [("lesion_circles", c) for c in ann.lesion_circles]
+    named += [("normal_circles", c) for c in ann.normal_circles]
+    counts = {"lesion_circles": 0, "normal_circles": 0}
+    for key, c in named:
+        where = f"{src}: {key}[{counts[key]}] (x={c.x:g}, y={c.y:g}, r={c.r:g})"
+        counts[key] += 1
+        if c.r <= 0:
+            raise ValueError(f"{where}: radius must be positive")
+        # Half a pixel of slack: a disc that reaches the centre of the border pixel is inside.
+        if (
+            c.x - c.r < -0.5
+            or c.y - c.r < -0.5
+            or c.x + c.r > ann.width - 0.5
+            or (c.y + c.r > ann.height - 0.5)
+        ):
+            raise ValueError(
+                f"{where}: the circle lies (partly) outside the {ann.width}x{ann.height} image"
+            )
+        inside = bool(roi[int(round(c.y)), int(round(c.x))])
+        if key == "lesion_circles" and not ann.complement and not inside:
+            raise ValueError(f"{where}: a lesion circle must lie inside the ROI")
+        if key == "lesion_circles" and ann.complement and inside:
+            raise ValueError(
+                f"{where}: with complement=true the ROI covers normal tissue, so a lesion "
+                "circle must lie outside it"
+            )
+        if key == "normal_circles" and ann.complement and not inside:
+            raise ValueError(
+                f"{where}: with complement=true a normal circle must lie inside the ROI"
+            )
+    if not ann.target_circles:
+        need = "normal_circles (complement=true)" if ann.complement else "lesion_circles"
+        raise ValueError(f"{src}: at least one circle is needed in {need}")
+    if roi.all() and not ann.other_circles:
+        raise ValueError(
+            f"{src}: the ROI covers the whole image and no circle marks the other class, so "
+            "there is nothing to learn the negative class from"
+        )
+    return roi
+
+
+def load_annotation(path: str | os.PathLike, image_shape: tuple[int, ...] | None = None):
+    """Read and validate an annotation file; `image_shape` (H, W[, C]) checks the image size."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: annotation file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    ann = annotation_from_dict(data, base_dir=path.parent, source=str(path))
+    validate_annotation(ann, image_shape, source=str(path))
+    return ann
+
+
+def save_annotation(ann: Annotation, path: str | os.PathLike, validate: bool = True) -> Path:
+    """Write an annotation atomically (an ROI mask goes next to it as `<stem>_roi.png`)."""
+    path = Path(path)
+    if validate:
+        validate_annotation(ann, source=str(path))
+    if ann.roi.mask is not None and ann.roi.mask_path is None:
+        mask_name = f"{path.stem}_roi.png"
+        write_png(path.parent / mask_name, ann.roi.mask.astype(bool))
+        ann.roi.mask_path = mask_name
+    return write_json(path, ann.to_dict())
+
+
+def labelme_roi(
+    path: str | os.PathLike, label: str | None = None
+) -> tuple[Roi, tuple[int, int], str | None]:
+    """Import the polygons of a labelme JSON file as an ROI.
+
+    Returns (roi, (height, width), imagePath). Polygon and rectangle shapes are used; with
+    `label` only the shapes of that label.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: labelme file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or "shapes" not in data:
+        raise ValueError(f"{path}: not a labelme file (no 'shapes')")
+    height, width = data.get("imageHeight"), data.get("imageWidth")
+    if not (isinstance(height, int) and isinstance(width, int)):
+        raise ValueError(f"{path}: labelme file lacks imageHeight/imageWidth")
+    polygons = []
+    for i, shape in enumerate(data["shapes"]):
+        if label is not None and shape.get("label") != label:
+            continue
+        kind = shape.get("shape_type", "polygon")
+        points = shape.get("points")
+        if kind == "rectangle" and points and len(points) == 2:
+            (x0, y0), (x1, y1) = points
+            points = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+        elif kind != "polygon":
+            continue
+        polygons.append(_polygon(points, f"{path}: shapes[{i}]"))
+    if not polygons:
+        which = f" with label {label!r}" if label else ""
+        raise ValueError(f"{path}: no polygon{which} to use as the ROI")
+    return Roi(polygons=polygons), (height, width), data.get("imagePath")

@@ -1,0 +1,275 @@
+"""The `yoho` sub-commands (registered on the app in `yoho.cli`)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _clean_errors(func):
+    """Bad input ends in a one-line message and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            _fail(str(exc))
+
+    return wrapper
+
+
+def _circle(text: str, what: str):
+    from yoho.annotation import Circle
+
+    try:
+        x, y, r = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"{what} circle {text!r}: expected X,Y,R (three numbers)") from None
+    return Circle(x, y, r)
+
+
+def _fingerprint(*parts: object) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Path):
+            digest.update(part.read_bytes())
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+@_clean_errors
+def segment_cmd(
+    image: Path = typer.Argument(..., help="Image to segment (any format OpenCV reads)."),
+    annotation: Path = typer.Option(..., "--annotation", "-a", help="Annotation JSON."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    profile: str = typer.Option("cpu", "--profile", "-p", help="Training profile."),
+    gt: Path | None = typer.Option(None, "--gt", help="Ground-truth mask: report Dice."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, mps (default: best)."),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="Local ImageNet state dict for the ResNet encoder."
+    ),
+    imagenet_download: bool = typer.Option(
+        False, "--imagenet-download", help="Let torchvision download ImageNet encoder weights."
+    ),
+    roi_clip: bool | None = typer.Option(
+        None, "--roi-clip/--no-roi-clip", help="Clip the prediction to the ROI (profile default)."
+    ),
+    save_model: bool = typer.Option(True, "--save-model/--no-save-model", help="Write model.pt."),
+    force: bool = typer.Option(False, "--force", help="Recompute even if DIR holds this result."),
+) -> None:
+    """Train a network on IMAGE alone and write its lesion mask, overlay and summary."""
+    from yoho.annotation import load_annotation
+    from yoho.console import training_bar
+    from yoho.io import read_image, read_mask
+    from yoho.pipeline import segment
+    from yoho.predict import write_outputs
+    from yoho.profiles import get_profile
+    from yoho.train import save_checkpoint
+
+    if weights is not None and imagenet_download:
+        raise ValueError("give either --weights or --imagenet-download, not both")
+    prof = get_profile(profile)
+    img = read_image(image)
+    ann = load_annotation(annotation, img.shape)
+    truth = read_mask(gt, img.shape[:2]) if gt is not None else None
+    key = _fingerprint(
+        image, annotation, prof.to_dict(), seed, str(weights), imagenet_download, roi_clip, str(gt)
+    )
+    summary_path = out / "summary.json"
+    if not force and summary_path.is_file() and (out / "mask.png").is_file():
+        try:
+            done = json.loads(summary_path.read_text())
+        except json.JSONDecodeError:
+            done = {}
+        if done.get("fingerprint") == key:
+            dice = done.get("dice")
+            tail = f", Dice {dice:.4f}" if dice is not None else ""
+            typer.echo(f"{image.name}: already done in {out}{tail} (use --force to redo)")
+            return
+
+    from yoho.train import resolve_device
+
+    if prof.total_steps * prof.batch_size * prof.input_size**2 > 1e9 and (
+        resolve_device(device).type == "cpu"
+    ):
+        typer.echo(
+            f"note: profile {prof.name!r} is meant for a GPU; on this CPU it takes hours "
+            "(the `cpu` profile takes about a minute)",
+            err=True,
+        )
+    with training_bar(f"{image.name} ({prof.name})", prof.total_steps) as progress:
+        result = segment(
+            img,
+            ann,
+            prof,
+            seed=seed,
+            device=device,
+            progress=progress,
+            weights="imagenet" if imagenet_download else weights,
+            roi_clip=roi_clip,
+            keep_model=save_model,
+        )
+    extra = {"image": str(image), "annotation": str(annotation), "fingerprint": key}
+    if gt is not None:
+        extra["ground_truth"] = str(gt)
+    if save_model and result.model is not None:
+        save_checkpoint(
+            out / "model.pt",
+            result.model,
+            {
+                "profile": prof.name,
+                "seed": seed,
+                "image": str(image),
+                "input_size": prof.input_size,
+            },
+        )
+    # summary.json is written last: with the fingerprint it marks the run as finished.
+    summary = write_outputs(out, img, ann, result, gt=truth, extra=extra)
+    line = f"{image.name}: lesion area {summary['area_fraction']:.1%} of the image"
+    if truth is not None:
+        line += f", Dice {summary['dice']:.4f} (without ROI clip {summary['dice_without_roi_clip']:.4f})"
+    line += f", {result.timings['total']:.1f} s on {result.device}"
+    typer.echo(line)
+    typer.echo(f"wrote {out}/mask.png, overlay.png, curve.png, summary.json")
+
+
+@_clean_errors
+def simulate_cmd(
+    image: Path = typer.Argument(..., help="Image file."),
+    gt: Path = typer.Option(..., "--gt", help="Ground-truth lesion mask (>127 = lesion)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Annotation JSON to write."),
+    margin_factor: float = typer.Option(0.15, help="ROI margin as a fraction of the diameter."),
+    lesion_circles: int = typer.Option(3, help="Number of lesion circles."),
+    normal_circles: int = typer.Option(3, help="Number of normal-tissue circles."),
+    seed: int = typer.Option(0, help="Seed for the normal circles."),
+) -> None:
+    """Make an annotation from a ground-truth mask (simulated physician, oracle protocol)."""
+    from yoho.annotation import save_annotation
+    from yoho.io import read_image, read_mask
+    from yoho.physician import OracleOptions, simulate_annotation
+
+    if lesion_circles < 1 or normal_circles < 0 or margin_factor < 0:
+        raise ValueError("need --lesion-circles >= 1, --normal-circles >= 0, --margin-factor >= 0")
+    img = read_image(image)
+    mask = read_mask(gt, img.shape[:2])
+    options = OracleOptions(
+        margin_factor=margin_factor,
+        lesion_circles=lesion_circles,
+        normal_circles=normal_circles,
+        seed=seed,
+    )
+    ann = simulate_annotation(img, mask, options, image_name=os.path.relpath(image, out.parent))
+    save_annotation(ann, out)
+    typer.echo(
+        f"wrote {out}: {len(ann.lesion_circles)} lesion and {len(ann.normal_circles)} normal "
+        f"circles, complement={str(ann.complement).lower()} (oracle protocol)"
+    )
+
+
+@_clean_errors
+def preview_cmd(
+    image: Path = typer.Argument(..., help="Image file."),
+    annotation: Path = typer.Option(..., "--annotation", "-a", help="Annotation JSON."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    profile: str = typer.Option("cpu", "--profile", "-p", help="Profile (size, switches)."),
+    count: int = typer.Option(11, "--count", "-n", help="Rendered samples to show."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+) -> None:
+    """Write a contact sheet of rendered training samples with their labels."""
+    from yoho.annotation import load_annotation
+    from yoho.io import read_image
+    from yoho.overlay import save_contact_sheet
+    from yoho.profiles import get_profile
+    from yoho.render import RenderedDataset
+
+    if count < 1:
+        raise ValueError("--count must be at least 1")
+    prof = get_profile(profile)
+    img = read_image(image)
+    ann = load_annotation(annotation, img.shape)
+    ds = RenderedDataset(img, ann, prof.input_size, prof.length, seed, prof.render)
+    indices = list(range(min(count, len(ds) - 1))) + [len(ds) - 1]
+    samples = []
+    for i in indices:
+        im, seg, edge, placed = ds.render(i)
+        title = "original image" if i == len(ds) - 1 else f"sample {i}: {len(placed)} patches"
+        samples.append((title, im, seg, edge))
+    path = out / "render_preview.png"
+    save_contact_sheet(samples, path)
+    typer.echo(f"wrote {path} ({len(samples)} samples, bank of {len(ds.bank)} patches)")
+
+
+@_clean_errors
+def labelme_cmd(
+    labelme: Path = typer.Argument(..., help="labelme JSON whose polygon(s) are the ROI."),
+    out: Path = typer.Option(..., "--out", "-o", help="Annotation JSON to write."),
+    lesion: list[str] = typer.Option([], "--lesion", help="Lesion circle X,Y,R (repeat)."),
+    normal: list[str] = typer.Option([], "--normal", help="Normal circle X,Y,R (repeat)."),
+    complement: bool = typer.Option(False, "--complement", help="ROI drawn on normal tissue."),
+    label: str | None = typer.Option(None, "--label", help="Use only shapes with this label."),
+    annotator: str = typer.Option("", "--annotator", help="Who annotated."),
+) -> None:
+    """Make an annotation from a labelme ROI polygon plus circles given as X,Y,R."""
+    from yoho.annotation import Annotation, labelme_roi, save_annotation
+
+    roi, (height, width), image_path = labelme_roi(labelme, label)
+    if image_path:
+        image_path = os.path.relpath(labelme.parent / image_path, out.parent)
+    ann = Annotation(
+        width=width,
+        height=height,
+        roi=roi,
+        lesion_circles=[_circle(t, "lesion") for t in lesion],
+        normal_circles=[_circle(t, "normal") for t in normal],
+        complement=complement,
+        image=image_path,
+        annotator=annotator,
+    )
+    save_annotation(ann, out)
+    typer.echo(f"wrote {out}")
+
+
+def profiles_cmd() -> None:
+    """List the training profiles."""
+    from yoho.profiles import PROFILES
+
+    for name in sorted(PROFILES):
+        prof = PROFILES[name]
+        typer.echo(
+            f"{name:8s} {prof.input_size}², batch {prof.batch_size}, {prof.total_steps} steps, "
+            f"{prof.model.encoder}\n         {prof.description}"
+        )
+
+
+@_clean_errors
+def demo_cmd(
+    out: Path = typer.Option(Path("demo-output/yoho"), "--out", "-o", help="Output folder."),
+) -> None:
+    """Segment a synthetic image (and a Kvasir-SEG image if the shared data is there)."""
+    from yoho.demo import run
+
+    run(out)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("segment")(segment_cmd)
+    app.command("simulate-annotation")(simulate_cmd)
+    app.command("render-preview")(preview_cmd)
+    app.command("import-labelme")(labelme_cmd)
+    app.command("profiles")(profiles_cmd)
+    app.command("demo")(demo_cmd)

@@ -1,0 +1,112 @@
+"""Reading images and masks, and writing outputs atomically.
+
+Every reader raises FileNotFoundError or ValueError with the file named, so that a bad path
+never surfaces as an OpenCV `None` or a shape error three functions later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "read_image",
+    "read_mask",
+    "write_png",
+    "write_json",
+    "write_bytes",
+    "write_text",
+]
+
+
+def _check_file(path: Path, what: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: {what} file not found")
+    if not path.is_file():
+        raise ValueError(f"{path}: {what} path is not a file")
+    return path
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as an RGB uint8 array of shape (H, W, 3).
+
+    Grey images are expanded to three channels and an alpha channel is dropped.
+    """
+    path = _check_file(Path(path), "image")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{path}: not a readable image (unknown format or corrupt file)")
+    if image.shape[0] < 8 or image.shape[1] < 8:
+        raise ValueError(f"{path}: image is too small ({image.shape[1]}x{image.shape[0]})")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_mask(
+    path: str | os.PathLike, shape: tuple[int, int] | None = None, threshold: int = 127
+) -> np.ndarray:
+    """Read a mask file as a boolean array (H, W): foreground is grey value > `threshold`.
+
+    JPEG masks (Kvasir-SEG ships them) have ringing around 0/255; the threshold absorbs it.
+    `shape` (H, W), when given, must match the mask, otherwise a ValueError names both sizes.
+    """
+    path = _check_file(Path(path), "mask")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    mask = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise ValueError(f"{path}: not a readable mask image")
+    if shape is not None and tuple(mask.shape[:2]) != tuple(shape[:2]):
+        raise ValueError(
+            f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+            f"{shape[1]}x{shape[0]}"
+        )
+    return mask > threshold
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically (temporary file in the same folder, then os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> Path:
+    return write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_png(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write a uint8 array as PNG atomically; (H, W, 3) arrays are taken as RGB.
+
+    Boolean masks are written as 0/255. PNG only: labels must never go through JPEG.
+    """
+    array = np.asarray(array)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    if array.dtype != np.uint8:
+        raise ValueError(f"{path}: write_png needs uint8 or bool data, got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", array)
+    if not ok:
+        raise ValueError(f"{path}: PNG encoding failed for an array of shape {array.shape}")
+    return write_bytes(path, encoded.tobytes())

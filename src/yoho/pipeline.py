@@ -1,0 +1,96 @@
+"""The single public entry point: one image and its annotation in, one lesion mask out.
+
+Used by the CLI, the evaluation runner and the web tool. Each call trains its own network on
+the given image only (nothing is shared between images) and applies it to that image.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from yoho.annotation import Annotation, validate_annotation
+from yoho.predict import SegmentationResult, lesion_from_probability, predict_target_probability
+from yoho.profiles import Profile, get_profile
+from yoho.train import ProgressFn, StopFn, TrainingCancelled, resolve_device, train
+
+__all__ = ["segment", "SegmentationResult", "TrainingCancelled"]
+
+
+def segment(
+    image: np.ndarray,
+    annotation: Annotation,
+    profile: str | Profile = "cpu",
+    seed: int = 0,
+    device: str | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+    weights: str | os.PathLike | None = None,
+    roi_clip: bool | None = None,
+    keep_model: bool = False,
+) -> SegmentationResult:
+    """Segment the lesion of one image from its annotation.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 RGB.
+    annotation : the physician's input (validated against the image here).
+    profile : profile name ("paper", "cpu", "tiny", or a registered one) or a `Profile`.
+    seed : makes the run reproducible (bit for bit on CPU).
+    device : "cpu", "cuda", "mps" or None (best available).
+    progress : progress(step, total_steps, loss), called after each training step.
+    should_stop : polled before each step; True cancels with `TrainingCancelled`.
+    weights : ImageNet encoder weights, a local file (or "imagenet": explicit download).
+    roi_clip : override the profile's ROI clipping of the prediction.
+    keep_model : return the trained network in the result (otherwise it is dropped).
+
+    Returns
+    -------
+    SegmentationResult with the mask, the lesion probability, timings and the loss curve.
+    """
+    prof = get_profile(profile)
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"image must be an (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}"
+        )
+    validate_annotation(annotation, image.shape)
+    dev = resolve_device(device)
+    t0 = time.perf_counter()
+    trained = train(
+        image,
+        annotation,
+        prof,
+        seed=seed,
+        device=dev,
+        encoder_weights=weights,
+        progress=progress,
+        should_stop=should_stop,
+    )
+    t1 = time.perf_counter()
+    target = predict_target_probability(
+        trained.model, image, prof.input_size, dev, tta_flip=prof.tta_flip
+    )
+    clip = prof.roi_clip if roi_clip is None else roi_clip
+    probability, raw, mask = lesion_from_probability(target, annotation, prof.threshold, clip)
+    t2 = time.perf_counter()
+    return SegmentationResult(
+        mask=mask,
+        raw_mask=raw,
+        probability=probability,
+        timings={
+            "setup": trained.setup_seconds,
+            "train": trained.seconds - trained.setup_seconds,
+            "predict": t2 - t1,
+            "total": t2 - t0,
+        },
+        curve=trained.losses,
+        profile=prof.name,
+        seed=seed,
+        device=trained.device,
+        complement=annotation.complement,
+        roi_clip=clip,
+        model=trained.model if keep_model else None,
+    )

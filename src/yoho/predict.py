@@ -1,0 +1,146 @@
+"""Inference on the original image and the files written for a user.
+
+Steps: letterbox → network → sigmoid → crop the padding and resize the probability bilinearly
+to the original size → invert if `complement` → threshold (0.5) → optional ROI clip. The
+probability is resized before thresholding (the authors did the same), which gives smoother
+outlines than resizing a binary mask.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from yoho.annotation import Annotation
+from yoho.io import write_json, write_png
+from yoho.letterbox import PAD_GREY, Letterbox
+from yoho.metrics import all_metrics, dice
+from yoho.model.net import EdgeUNet
+from yoho.overlay import draw_overlay, save_curve
+
+__all__ = [
+    "SegmentationResult",
+    "predict_target_probability",
+    "lesion_from_probability",
+    "write_outputs",
+]
+
+
+@dataclass
+class SegmentationResult:
+    """What `yoho.pipeline.segment` returns.
+
+    mask: (H, W) bool lesion mask (after the ROI clip when the profile clips).
+    raw_mask: the same before the ROI clip.
+    probability: (H, W) float32 lesion probability (inverted already for complement).
+    timings: seconds per stage ("setup", "train", "predict", "total").
+    curve: training loss per step.
+    """
+
+    mask: np.ndarray
+    raw_mask: np.ndarray
+    probability: np.ndarray
+    timings: dict[str, float]
+    curve: list[float]
+    profile: str
+    seed: int
+    device: str
+    complement: bool
+    roi_clip: bool
+    model: EdgeUNet | None = field(default=None, repr=False)
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+@torch.no_grad()
+def predict_target_probability(
+    model: EdgeUNet,
+    image: np.ndarray,
+    size: int,
+    device: torch.device | str = "cpu",
+    tta_flip: bool = False,
+) -> np.ndarray:
+    """Probability of the learnt class (lesion, or normal tissue with complement), (H, W)."""
+    box = Letterbox(image.shape[0], image.shape[1], size)
+    padded = box.pad(box.resize_image(image), PAD_GREY)
+    x = torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1))).float()[None] / 255.0
+    model.eval()
+    x = x.to(device)
+    if tta_flip:
+        views = [x, x.flip(-1), x.flip(-2)]
+        logits = model(torch.cat(views)).seg.float()
+        prob = torch.sigmoid(logits)
+        prob = (prob[0] + prob[1].flip(-1) + prob[2].flip(-2)) / 3
+    else:
+        prob = torch.sigmoid(model(x).seg.float())[0]
+    return box.unletterbox(prob[0].cpu().numpy())
+
+
+def lesion_from_probability(
+    target_prob: np.ndarray,
+    annotation: Annotation,
+    threshold: float = 0.5,
+    roi_clip: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lesion probability, raw lesion mask, clipped lesion mask).
+
+    The clip keeps the learnt class inside the ROI: normally the lesion is cut to the ROI;
+    with `complement` the normal tissue is, so everything outside the ROI becomes lesion.
+    """
+    if target_prob.shape != annotation.shape:
+        raise ValueError("probability map and annotation sizes differ")
+    lesion_prob = 1.0 - target_prob if annotation.complement else target_prob
+    raw = lesion_prob > threshold
+    if not roi_clip:
+        return lesion_prob.astype(np.float32), raw, raw
+    roi = annotation.roi_mask()
+    clipped = (raw | ~roi) if annotation.complement else (raw & roi)
+    return lesion_prob.astype(np.float32), raw, clipped
+
+
+def write_outputs(
+    out_dir: str | os.PathLike,
+    image: np.ndarray,
+    annotation: Annotation,
+    result: SegmentationResult,
+    gt: np.ndarray | None = None,
+    extra: dict | None = None,
+) -> dict:
+    """Write mask.png (0/255), overlay.png, curve.png and summary.json; returns the summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_png(out / "mask.png", result.mask)
+    circles = [(c.x, c.y, c.r, (255, 60, 60)) for c in annotation.lesion_circles]
+    circles += [(c.x, c.y, c.r, (60, 200, 255)) for c in annotation.normal_circles]
+    overlay = draw_overlay(image, result.mask, gt=gt, roi=annotation.roi_mask(), circles=circles)
+    write_png(out / "overlay.png", overlay)
+    if result.curve:
+        save_curve(result.curve, out / "curve.png", f"profile {result.profile}, seed {result.seed}")
+    summary = {
+        "image_size": {"width": int(image.shape[1]), "height": int(image.shape[0])},
+        "area_px": result.area,
+        "area_fraction": round(result.area / result.mask.size, 6),
+        "profile": result.profile,
+        "seed": result.seed,
+        "device": result.device,
+        "complement": result.complement,
+        "roi_clip": result.roi_clip,
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "final_loss": round(result.curve[-1], 5) if result.curve else None,
+        "steps": len(result.curve),
+    }
+    if gt is not None:
+        metrics = all_metrics(result.mask, gt)
+        summary["metrics"] = {k: round(v, 5) for k, v in metrics.items()}
+        summary["dice"] = summary["metrics"]["dice"]
+        summary["dice_without_roi_clip"] = round(dice(result.raw_mask, gt), 5)
+    if extra:
+        summary.update(extra)
+    write_json(out / "summary.json", summary)
+    return summary

@@ -1,0 +1,53 @@
+"""The `yoho serve` command (registered in `yoho.cli`); FastAPI is imported only when it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["serve_cmd"]
+
+
+def serve_cmd(
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to listen on; anything but localhost is warned."
+    ),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Folder of images to pick from (its files and sub-folders)."
+    ),
+    results: Path | None = typer.Option(
+        None, "--results", help="Folder for images, annotations and results (default: per user)."
+    ),
+    profile: str = typer.Option("cpu", "--profile", "-p", help="Training profile preselected."),
+    workers: int = typer.Option(1, "--workers", help="Jobs run at the same time; others queue."),
+    max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", help="Largest upload (MiB)."),
+    max_pixels: int = typer.Option(40_000_000, "--max-pixels", help="Largest image (pixels)."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, mps (default: best)."),
+) -> None:
+    """Run the physician's web tool: annotate an image and segment it in the browser."""
+    try:
+        from yoho.web.server import serve
+
+        serve(
+            host=host,
+            port=port,
+            results=results,
+            data=data,
+            profile=profile,
+            workers=workers,
+            max_upload_mb=max_upload_mb,
+            max_pixels=max_pixels,
+            device=device,
+        )
+    except ModuleNotFoundError as exc:
+        typer.echo(
+            f"error: the web tool needs the 'web' extra ({exc.name} is missing): "
+            "pip install 'tatar-yoho[web]'",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    except (ValueError, FileNotFoundError, PermissionError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -1,0 +1,122 @@
+"""The public entry point: progress, cancellation, determinism, checkpoints, over-fitting."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from yoho.metrics import dice
+from yoho.physician import simulate_annotation
+from yoho.pipeline import TrainingCancelled, segment
+from yoho.predict import predict_target_probability
+from yoho.profiles import Phase, Profile, get_profile, register_profile
+from yoho.synthetic import synthetic_endoscopy
+from yoho.train import load_checkpoint, resolve_device, save_checkpoint
+
+
+def test_tiny_run_reports_progress_and_returns_a_mask(synthetic, synthetic_annotation):
+    image, gt = synthetic
+    calls = []
+    result = segment(
+        image, synthetic_annotation, "tiny", seed=0, progress=lambda *a: calls.append(a)
+    )
+    total = get_profile("tiny").total_steps
+    assert [c[0] for c in calls] == list(range(1, total + 1))
+    assert all(c[1] == total and np.isfinite(c[2]) for c in calls)
+    assert result.mask.shape == gt.shape and result.mask.dtype == bool
+    assert result.probability.shape == gt.shape
+    assert result.probability.min() >= 0.0 and result.probability.max() <= 1.0
+    assert len(result.curve) == total
+    assert set(result.timings) == {"setup", "train", "predict", "total"}
+    # ROI clip on: nothing outside the ROI.
+    assert not (result.mask & ~synthetic_annotation.roi_mask()).any()
+
+
+def test_same_seed_gives_the_same_result(synthetic, synthetic_annotation):
+    image, _ = synthetic
+    a = segment(image, synthetic_annotation, "tiny", seed=3)
+    b = segment(image, synthetic_annotation, "tiny", seed=3)
+    c = segment(image, synthetic_annotation, "tiny", seed=4)
+    assert a.curve == b.curve
+    assert np.array_equal(a.probability, b.probability)
+    assert a.curve != c.curve
+
+
+def test_cancellation(synthetic, synthetic_annotation):
+    image, _ = synthetic
+    seen = []
+
+    def stop() -> bool:
+        seen.append(1)
+        return len(seen) > 3
+
+    with pytest.raises(TrainingCancelled, match="step 3/"):
+        segment(image, synthetic_annotation, "tiny", should_stop=stop)
+
+
+def test_bad_inputs(synthetic, synthetic_annotation):
+    image, _ = synthetic
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        segment(image, synthetic_annotation, "fast")
+    with pytest.raises(ValueError, match="annotation is for a 128x128 image"):
+        segment(image[:100], synthetic_annotation, "tiny")
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        segment(image[..., 0], synthetic_annotation, "tiny")
+
+
+def test_checkpoint_round_trip(tmp_path, synthetic, synthetic_annotation):
+    image, _ = synthetic
+    result = segment(image, synthetic_annotation, "tiny", keep_model=True)
+    path = save_checkpoint(tmp_path / "model.pt", result.model, {"profile": "tiny"})
+    model, meta = load_checkpoint(path)
+    assert meta == {"profile": "tiny"}
+    size = get_profile("tiny").input_size
+    again = predict_target_probability(model, image, size)
+    assert np.allclose(again, result.probability, atol=1e-6)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="junk.pt: not a YOHO checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_profiles_registry():
+    assert {"paper", "cpu", "tiny"} <= set(__import__("yoho.profiles").profiles.PROFILES)
+    paper = get_profile("paper")
+    assert paper.total_steps == 1500 and paper.batch_size == 32 and paper.input_size == 256
+    assert paper.length == 1600 and paper.phases[0] == Phase(20, 1e-3, True)
+    custom = dataclasses.replace(get_profile("tiny"), name="tiny-test-copy")
+    register_profile(custom)
+    assert get_profile("tiny-test-copy") is custom
+    with pytest.raises(ValueError, match="already exists"):
+        register_profile(custom)
+    with pytest.raises(ValueError, match="no training step"):
+        register_profile(dataclasses.replace(custom, name="empty", phases=()))
+    assert isinstance(paper, Profile)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(None).type in {"cpu", "cuda", "mps"}
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("quantum")
+
+
+def test_complement_image_is_segmented_by_inversion():
+    image, gt = synthetic_endoscopy(size=96, seed=5, lesion_scale=0.9)
+    ann = simulate_annotation(image, gt)
+    assert ann.complement
+    result = segment(image, ann, "tiny", seed=0)
+    assert result.complement
+    roi = ann.roi_mask()
+    # With the ROI clip, everything outside the complement ROI (the lesion core) is lesion.
+    assert result.mask[~roi].all()
+
+
+@pytest.mark.slow
+def test_overfit_on_a_synthetic_image_reaches_dice_09():
+    image, gt = synthetic_endoscopy(size=192, seed=11)
+    ann = simulate_annotation(image, gt)
+    result = segment(image, ann, "cpu", seed=0)
+    assert dice(result.mask, gt) >= 0.9
