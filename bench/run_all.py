@@ -16,7 +16,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(argv: list[str]) -> int:
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name)
+    # gpu_check_* belong to bench/gpu_check.sh, for a GPU machine only.
+    scripts = sorted(
+        p
+        for p in HERE.glob("*.py")
+        if p.name != Path(__file__).name and not p.name.startswith("gpu_check")
+    )
     if argv:
         wanted = set(argv)
         scripts = [p for p in scripts if p.stem in wanted]

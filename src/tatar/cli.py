@@ -292,13 +292,68 @@ def score_cmd(
             typer.echo(f"  answer: {r.completions[0][:200]!r}")
 
 
+def _train(
+    stage: str,
+    config: Path,
+    run_dir: Path | None,
+    overwrite: bool,
+    max_steps: int | None,
+    quiet: bool,
+) -> None:
+    from tatar.train.config import load_config
+
+    try:
+        cfg = load_config(config)
+        if run_dir is not None:
+            cfg = cfg.with_run_dir(run_dir)
+        overrides = {"max_steps": max_steps} if max_steps else {}
+        if stage == "sft":
+            from tatar.train.sft import run_sft as run
+        else:
+            from tatar.train.grpo import run_grpo as run
+        final = run(cfg, overwrite=overwrite, progress=not quiet, **overrides)
+    except USER_ERRORS as exc:
+        _fail(exc)
+    typer.echo(f"{stage.upper()} model: {final}")
+
+
+_CONFIG_HELP = "Training config (YAML; see configs/ and docs/training.md)."
+_RUN_DIR_HELP = "Run folder (default: the config's run_dir)."
+_OVERWRITE_HELP = "Discard this stage's earlier outputs (SFT: and the GRPO built on them)."
+_MAX_STEPS_HELP = "Stop after N optimizer steps (a trial run; the config's schedule otherwise)."
+
+
+@app.command("sft")
+def sft_cmd(
+    config: Path = typer.Option(..., "--config", help=_CONFIG_HELP),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help=_RUN_DIR_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help=_MAX_STEPS_HELP),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Stage 1: SFT with asymmetric thought dropout (rerun to resume from the last checkpoint)."""
+    _train("sft", config, run_dir, overwrite, max_steps, quiet)
+
+
+@app.command("grpo")
+def grpo_cmd(
+    config: Path = typer.Option(..., "--config", help=_CONFIG_HELP),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help=_RUN_DIR_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help=_MAX_STEPS_HELP),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Stage 2: GRPO with asymmetric rewards, from the SFT model (rerun to resume)."""
+    _train("grpo", config, run_dir, overwrite, max_steps, quiet)
+
+
 @app.command("demo")
 def demo_cmd(
     out: Path = typer.Option(
         Path("demo-output/tatar"), "--out", help="Folder for the demo outputs."
     ),
 ) -> None:
-    """Build the tiny checkpoint and evaluate it on a few CLIVE and PARA images (scores at chance)."""
+    """Tiny checkpoint: evaluate it (at chance), then a few SFT and GRPO steps on synthetic images."""
     from tatar.demo import run
 
     try:

@@ -127,3 +127,12 @@ def test_demo_runs(tmp_path, shared_data):
     assert (tmp_path / "tiny-model" / "config.json").is_file()
     summary = (tmp_path / "eval" / "summary.md").read_text()
     assert "| IQA | CLIVE | 8 |" in summary and "| IAA | PARA | 8 |" in summary
+    # The training part: both stages ran, logged and plotted, and both models were evaluated.
+    for stage in ("sft", "grpo"):
+        assert (tmp_path / "train" / stage / "final" / "config.json").is_file()
+        assert (tmp_path / "train" / stage / "curves.png").stat().st_size > 0
+        for task in ("iqa", "iaa"):
+            metrics = json.loads(
+                (tmp_path / f"eval-{stage}" / f"toy-{task}" / "metrics.json").read_text()
+            )
+            assert metrics["n"] == 16

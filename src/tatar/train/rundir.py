@@ -1,0 +1,96 @@
+"""The run folder: one per training config, holding both stages.
+
+::
+
+    <run_dir>/
+      config.yaml            the config file as given, and config.resolved.json (what shaped the run)
+      base-model/            the tiny checkpoint when model.path is "tiny"
+      toy/                   synthetic data when a toy source is configured
+      sft/  grpo/            one folder per stage:
+        checkpoint-<step>/   Trainer checkpoints (rerunning the command resumes from the last one)
+        log_history.jsonl    every logged step (loss, rewards per task, KL, ...)
+        curves.png           training curves
+        final/               the trained model + processor, written at the end (GRPO starts here)
+
+A rerun into a folder made with a different config is refused (``--overwrite`` discards it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tatar.outputs import atomic_write_json, atomic_write_text
+from tatar.train.config import TrainConfig
+
+STAGES = ("sft", "grpo")
+
+
+def stage_dir(cfg: TrainConfig, stage: str) -> Path:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(STAGES)}")
+    return cfg.run_dir / stage
+
+
+def final_dir(cfg: TrainConfig, stage: str) -> Path:
+    return stage_dir(cfg, stage) / "final"
+
+
+def is_complete(cfg: TrainConfig, stage: str) -> bool:
+    return (final_dir(cfg, stage) / "config.json").is_file()
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest ``checkpoint-<step>`` folder (by step), or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not folder.is_dir():
+        return None
+    found = get_last_checkpoint(str(folder))
+    return Path(found) if found else None
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(old) | set(new))
+    out = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def prepare_run_dir(cfg: TrainConfig, stage: str, *, overwrite: bool = False) -> Path:
+    """Create the run folder (or check that it belongs to this config) and the stage folder.
+
+    With `overwrite`, the stage's earlier outputs are removed (and, for SFT, the GRPO stage that
+    was built on them).
+    """
+    run = cfg.run_dir
+    resolved = json.loads(json.dumps(cfg.resolved(), default=str))
+    saved = run / "config.resolved.json"
+    if saved.is_file() and not overwrite:
+        try:
+            old = json.loads(saved.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{saved}: unreadable ({exc.msg}); use --overwrite") from None
+        diff = _differences(old, resolved)
+        if diff:
+            shown = ", ".join(diff[:6]) + (", ..." if len(diff) > 6 else "")
+            raise ValueError(
+                f"{run} holds a run made with a different config (differs in: {shown}); "
+                "use another --run-dir or --overwrite"
+            )
+    if overwrite:
+        doomed = STAGES[STAGES.index(stage) :]
+        for s in doomed:
+            shutil.rmtree(stage_dir(cfg, s), ignore_errors=True)
+    run.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run / "config.yaml", cfg.path.read_text(encoding="utf-8"))
+    atomic_write_json(saved, resolved)
+    folder = stage_dir(cfg, stage)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
