@@ -303,3 +303,8 @@ def test_sft_runs_writes_the_run_folder_and_resumes(tiny_model_dir, tmp_path, ca
     )
     with pytest.raises(ValueError, match=r"different config \(differs in: sft.thought_dropout.iqa"):
         run_sft(load_config(other), progress=False)
+
+    # GRPO settings may still change: the GRPO stage has not started in this folder
+    retuned = write_config(tmp_path / "e.yaml", tiny_model_dir, run, grpo={"learning_rate": 1e-7})
+    run_sft(load_config(retuned), progress=False)
+    assert "already finished" in capsys.readouterr().out

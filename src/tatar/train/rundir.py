@@ -12,7 +12,8 @@
         curves.png           training curves
         final/               the trained model + processor, written at the end (GRPO starts here)
 
-A rerun into a folder made with a different config is refused (``--overwrite`` discards it).
+A rerun into a folder made with a different config is refused (``--overwrite`` discards it),
+except changes to the GRPO settings before the GRPO stage has started.
 """
 
 from __future__ import annotations
@@ -78,7 +79,11 @@ def prepare_run_dir(cfg: TrainConfig, stage: str, *, overwrite: bool = False) ->
         except json.JSONDecodeError as exc:
             raise ValueError(f"{saved}: unreadable ({exc.msg}); use --overwrite") from None
         diff = _differences(old, resolved)
-        if diff:
+        # Retuning GRPO after SFT is the usual workflow: GRPO-only changes are accepted while
+        # the GRPO stage has not started (nothing trained so far depends on them).
+        grpo_only = all(d.startswith(("grpo.", "data.grpo")) for d in diff)
+        grpo_started = is_complete(cfg, "grpo") or last_checkpoint(stage_dir(cfg, "grpo"))
+        if diff and not (grpo_only and not grpo_started):
             shown = ", ".join(diff[:6]) + (", ..." if len(diff) > 6 else "")
             raise ValueError(
                 f"{run} holds a run made with a different config (differs in: {shown}); "
