@@ -273,3 +273,7 @@ def register(app: typer.Typer) -> None:
     app.command("import-labelme")(labelme_cmd)
     app.command("profiles")(profiles_cmd)
     app.command("demo")(demo_cmd)
+    from yoho.evaluation.commands import evaluate_cmd, sweep_cmd
+
+    app.command("evaluate")(evaluate_cmd)
+    app.command("sweep")(sweep_cmd)

@@ -12,8 +12,10 @@ import time
 import numpy as np
 
 from yoho.annotation import Annotation, validate_annotation
+from yoho.postprocess import refine_mask
 from yoho.predict import SegmentationResult, lesion_from_probability, predict_target_probability
 from yoho.profiles import Profile, get_profile
+from yoho.roi_crop import crop_for_training, paste_probability
 from yoho.train import ProgressFn, StopFn, TrainingCancelled, resolve_device, train
 
 __all__ = ["segment", "SegmentationResult", "TrainingCancelled"]
@@ -59,9 +61,11 @@ def segment(
     validate_annotation(annotation, image.shape)
     dev = resolve_device(device)
     t0 = time.perf_counter()
+    # Optionally train on the ROI's neighbourhood only (more pixels on the lesion).
+    work_image, work_ann, box = crop_for_training(image, annotation, prof.roi_crop)
     trained = train(
-        image,
-        annotation,
+        work_image,
+        work_ann,
         prof,
         seed=seed,
         device=dev,
@@ -71,10 +75,13 @@ def segment(
     )
     t1 = time.perf_counter()
     target = predict_target_probability(
-        trained.model, image, prof.input_size, dev, tta_flip=prof.tta_flip
+        trained.model, work_image, prof.input_size, dev, tta_flip=prof.tta_flip
     )
+    target = paste_probability(target, box, annotation.shape)
     clip = prof.roi_clip if roi_clip is None else roi_clip
     probability, raw, mask = lesion_from_probability(target, annotation, prof.threshold, clip)
+    if prof.post.active:
+        mask = refine_mask(probability, annotation, prof.post, prof.threshold, clip, image)
     t2 = time.perf_counter()
     return SegmentationResult(
         mask=mask,

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from yoho.losses import LossWeights
 from yoho.model.net import ModelConfig
+from yoho.postprocess import PostOptions
 from yoho.render.composite import RenderOptions
 
 __all__ = ["Phase", "Profile", "PROFILES", "get_profile", "register_profile", "profile_names"]
@@ -42,6 +43,9 @@ class Profile:
     tta_flip: average the prediction over horizontal/vertical flips.
     amp, channels_last: used only where the device supports them (CUDA).
     workers: DataLoader worker processes for rendering (0 = in the training process).
+    roi_crop: train and predict on the ROI's bounding box grown by this fraction of its larger
+        side on each side (`yoho.roi_crop`); None = the whole image (the authors).
+    post: post-processing after threshold and ROI clip (`yoho.postprocess`; off by default).
     ema_decay: keep an exponential moving average of the weights (and BatchNorm statistics)
         with this decay and use it for prediction; None = the last weights (the authors).
     """
@@ -64,6 +68,8 @@ class Profile:
     channels_last: bool = True
     workers: int = 0
     ema_decay: float | None = None
+    post: PostOptions = field(default_factory=PostOptions)
+    roi_crop: float | None = None
 
     @property
     def epochs(self) -> int:
@@ -125,6 +131,20 @@ CPU = Profile(
     tta_flip=True,
 )
 
+CPU_TUNED = replace(
+    CPU,
+    name="cpu_tuned",
+    description=(
+        "The `cpu` network and schedule (about a minute on 2 CPU cores), then the physician's "
+        "input used at test time: GrabCut at the original resolution started from the "
+        "network's probability (sure lesion > 0.8, sure normal < 0.2 and outside the ROI), "
+        "lesion circles forced to lesion, normal circles to normal, only components touching "
+        "a lesion circle kept, holes filled. Tuned on EndoTect images outside the evaluation "
+        "subset (docs/yoho_evaluation.md)."
+    ),
+    post=PostOptions(force_circles=True, fill_holes=True, keep_seeded=True, grabcut_refine=True),
+)
+
 TINY = Profile(
     name="tiny",
     description="A few seconds, for tests: a small ResNet-18 net at 64², batch 4, 12 steps.",
@@ -158,7 +178,7 @@ def register_profile(profile: Profile, overwrite: bool = False) -> Profile:
     return profile
 
 
-for _profile in (PAPER, CPU, TINY):
+for _profile in (PAPER, CPU, CPU_TUNED, TINY):
     register_profile(_profile)
 
 

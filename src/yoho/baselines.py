@@ -1,0 +1,120 @@
+"""Interactive baselines that get exactly the physician's input YOHO gets.
+
+- `roi_alone`: the ROI itself is the prediction (the lesion side of it with `complement`).
+- `grabcut`: OpenCV's GrabCut initialised with "background" outside the ROI, "probable
+  foreground" inside it, "foreground" in the lesion circles and "background" in the normal
+  circles (with `complement` the ROI covers normal tissue, so the roles of inside and outside
+  are swapped: outside = foreground, inside = probable background).
+- `random_walker`: scikit-image's random walker seeded with the lesion circles (label 1)
+  against the normal circles and everything outside the ROI (label 2); with `complement`,
+  outside the ROI is lesion and inside it is unlabelled.
+
+Each takes the RGB image (H, W, 3) uint8 and an `Annotation` and returns an (H, W) bool lesion
+mask at the original resolution. They are deterministic (GrabCut's GMM initialisation uses
+OpenCV's global RNG, which is reseeded on every call).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+from skimage.segmentation import random_walker as _skimage_random_walker
+
+from yoho.annotation import Annotation, validate_annotation
+from yoho.postprocess import circles_mask
+
+__all__ = ["BASELINES", "roi_alone", "grabcut", "random_walker", "run_baseline"]
+
+
+def _seeds(image: np.ndarray, ann: Annotation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(roi, lesion seeds, normal seeds) as bool masks; seeds include the side outside the ROI."""
+    roi = validate_annotation(ann, image.shape)
+    lesion = circles_mask(ann.lesion_circles, roi.shape)
+    normal = circles_mask(ann.normal_circles, roi.shape)
+    if ann.complement:
+        lesion |= ~roi
+    else:
+        normal |= ~roi
+    normal &= ~lesion  # a click wins over the "outside the ROI" rule where they meet
+    return roi, lesion, normal
+
+
+def roi_alone(image: np.ndarray, ann: Annotation) -> np.ndarray:
+    """The ROI as the lesion (its outside with `complement`)."""
+    roi = validate_annotation(ann, image.shape)
+    return ~roi if ann.complement else roi
+
+
+def grabcut(image: np.ndarray, ann: Annotation, iterations: int = 5) -> np.ndarray:
+    """GrabCut from the ROI and the circles (see the module docstring for the seeding)."""
+    roi, lesion, normal = _seeds(image, ann)
+    if ann.complement:
+        init = np.where(roi, cv2.GC_PR_BGD, cv2.GC_FGD).astype(np.uint8)
+    else:
+        init = np.where(roi, cv2.GC_PR_FGD, cv2.GC_BGD).astype(np.uint8)
+    init[normal & roi] = cv2.GC_BGD
+    init[lesion] = cv2.GC_FGD
+    if not (init == cv2.GC_BGD).any() and not (init == cv2.GC_PR_BGD).any():
+        return np.ones(roi.shape, bool)  # nothing marks the background: all is lesion
+    cv2.setRNGSeed(0)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    bgr = np.ascontiguousarray(image[..., ::-1])
+    cv2.grabCut(bgr, init, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    return (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
+
+
+def random_walker(
+    image: np.ndarray, ann: Annotation, beta: float = 130.0, tol: float = 1e-3
+) -> np.ndarray:
+    """Random walker seeded by the circles (lesion) and normal circles + outside the ROI."""
+    roi, lesion, normal = _seeds(image, ann)
+    labels = np.zeros(roi.shape, np.int32)
+    labels[normal] = 2
+    labels[lesion] = 1
+    unlabelled = labels == 0
+    if not unlabelled.any():
+        return lesion
+    # Only unlabelled pixels are solved for and they only see their 4-neighbours, so cropping
+    # to their bounding box plus one pixel gives the same answer for far less work.
+    ys, xs = np.nonzero(unlabelled)
+    y0, y1 = max(0, ys.min() - 1), min(roi.shape[0], ys.max() + 2)
+    x0, x1 = max(0, xs.min() - 1), min(roi.shape[1], xs.max() + 2)
+    crop = labels[y0:y1, x0:x1]
+    if not (crop == 1).any():
+        return lesion
+    if not (crop == 2).any():
+        out = lesion.copy()
+        out[y0:y1, x0:x1] = True
+        return out
+    data = image[y0:y1, x0:x1].astype(np.float64) / 255.0
+    with warnings.catch_warnings():
+        # The solver's probabilities can overshoot [0, 1] by its tolerance; only the arg-max
+        # label is used, so that warning says nothing about the result.
+        warnings.filterwarnings("ignore", message="The probability range is outside")
+        solved = _skimage_random_walker(
+            data, crop, beta=beta, mode="cg_j", tol=tol, channel_axis=-1
+        )
+    out = lesion.copy()
+    out[y0:y1, x0:x1] = solved == 1
+    return out
+
+
+BASELINES: dict[str, Callable[[np.ndarray, Annotation], np.ndarray]] = {
+    "roi": roi_alone,
+    "grabcut": grabcut,
+    "random_walker": random_walker,
+}
+
+
+def run_baseline(name: str, image: np.ndarray, ann: Annotation) -> np.ndarray:
+    """Run the baseline called `name` (one of `BASELINES`)."""
+    try:
+        method = BASELINES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown baseline {name!r}; known baselines: {', '.join(BASELINES)}"
+        ) from None
+    return method(image, ann)

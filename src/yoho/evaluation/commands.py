@@ -1,0 +1,227 @@
+"""`yoho evaluate` and `yoho sweep`: YOHO and its baselines over a folder of images."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from yoho.commands import _clean_errors
+
+__all__ = ["evaluate_cmd", "sweep_cmd", "DEFAULT_PROFILE"]
+
+DEFAULT_PROFILE = "cpu_tuned"
+ENGINES = ("local", "ray")
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"{what}: expected comma-separated numbers, got {text!r}") from None
+
+
+def _run(
+    data: Path,
+    out: Path,
+    settings,
+    methods_text: str,
+    profile: str,
+    ablations_text: str | None,
+    subset: str | None,
+    limit: int | None,
+    mask_threshold: int,
+    seed: int,
+    device: str | None,
+    engine: str,
+    ray_address: str | None,
+    cpus_per_job: float,
+    gpus_per_job: float,
+    torch_threads: int | None = None,
+) -> tuple:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from yoho.evaluation.dataset import load_dataset
+    from yoho.evaluation.methods import parse_methods
+    from yoho.evaluation.runner import pending_jobs, run_local
+    from yoho.evaluation.settings import parse_ablations
+    from yoho.evaluation.store import ResultStore
+
+    if engine not in ENGINES:
+        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if not 0 <= mask_threshold <= 254:
+        raise ValueError(f"--mask-threshold must lie in [0, 254], got {mask_threshold}")
+    items = load_dataset(data, subset, limit)
+    ablations = parse_ablations(ablations_text)
+    methods = parse_methods(methods_text, profile, ablations, seed, device)
+    out.mkdir(parents=True, exist_ok=True)
+    store = ResultStore(out / "results.csv")
+    jobs = []
+    for setting in settings:
+        jobs += pending_jobs(
+            items, setting, methods, out, store, mask_threshold=mask_threshold,
+            torch_threads=torch_threads,
+        )  # fmt: skip
+    done = len(items) * len(settings) - len(jobs)
+    typer.echo(
+        f"{len(items)} images × {len(settings)} setting(s), methods "
+        f"{', '.join(m.label for m in methods)}: {done} finished before, {len(jobs)} to run"
+    )
+    failed = 0
+    if jobs:
+        columns = (
+            TextColumn("[bold]evaluate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns) as bar:
+            task = bar.add_task("images", total=len(jobs), last="")
+
+            def progress(name: str, rows: list[dict]) -> None:
+                text = " ".join(
+                    f"{r['method'].split(';')[0].split('(')[0]}="
+                    + ("ERR" if r["error"] else f"{r['dice']:.3f}")
+                    for r in rows
+                )
+                bar.update(task, advance=1, last=f"{name[:10]} {text}")
+
+            if engine == "ray":
+                from yoho.evaluation.ray_engine import run_ray
+
+                failed = run_ray(jobs, store, progress, ray_address, cpus_per_job, gpus_per_job)
+            else:
+                failed = run_local(jobs, store, progress)
+    for row in store.select(ok=False):
+        if row["error"]:
+            typer.echo(f"failed: {row['image']} {row['setting']} {row['method']}: {row['error']}")
+    return items, methods, store, failed
+
+
+@_clean_errors
+def evaluate_cmd(
+    data: Path = typer.Option(..., "--data", help="Folder with images/, masks/ [labels.csv]."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (resumable)."),
+    profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p", help="YOHO profile."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N images."),
+    subset: str | None = typer.Option(
+        None, "--subset", help="every4, all, or a file with one image name per line."
+    ),
+    methods: str = typer.Option(
+        "yoho,roi,grabcut,random_walker", "--methods", help="Comma-separated methods."
+    ),
+    margin: float = typer.Option(0.15, "--margin", help="Simulated physician's margin factor."),
+    lesion_circles: int = typer.Option(3, "--lesion-circles", help="Lesion circles clicked."),
+    normal_circles: int = typer.Option(3, "--normal-circles", help="Normal circles clicked."),
+    mask_threshold: int = typer.Option(
+        127, "--mask-threshold", help="Lesion = mask > this (0 for small-integer label maps)."
+    ),
+    ablations: str | None = typer.Option(
+        None, "--ablations", help="YOHO ablations, comma-separated (see docs)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="YOHO training seed."),
+    device: str | None = typer.Option("cpu", "--device", help="cpu, cuda, mps."),
+    engine: str = typer.Option("local", "--engine", help="local (default) or ray."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Existing Ray cluster (default: start a local Ray)."
+    ),
+    cpus_per_job: float = typer.Option(1.0, "--cpus-per-job", help="Ray: CPUs per image."),
+    gpus_per_job: float = typer.Option(0.0, "--gpus-per-job", help="Ray: GPUs per image."),
+    torch_threads: int | None = typer.Option(
+        None,
+        "--torch-threads",
+        help="torch threads per image (default: torch's; Ray: CPUs per job).",
+    ),
+    variants: str | None = typer.Option(
+        None,
+        "--variants",
+        help="Post-processing variants recomputed from YOHO's saved probabilities ('all' or "
+        "names: no_postprocess, no_roi_clip, threshold_0.4, ...).",
+    ),
+) -> None:
+    """Evaluate YOHO and its baselines on every image of DATA (per-image CSV, tables, figures)."""
+    from yoho.evaluation.report import write_report
+    from yoho.evaluation.reprocess import VARIANTS, reprocess
+    from yoho.evaluation.settings import ProtocolSetting
+
+    chosen = []
+    if variants:
+        chosen = list(VARIANTS) if variants == "all" else [v.strip() for v in variants.split(",")]
+        unknown = [v for v in chosen if v not in VARIANTS]
+        if unknown:
+            raise ValueError(
+                f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}"
+            )
+
+    setting = ProtocolSetting(margin, lesion_circles, normal_circles)
+    items, specs, store, failed = _run(
+        data, out, [setting], methods, profile, ablations, subset, limit, mask_threshold, seed,
+        device, engine, ray_address, cpus_per_job, gpus_per_job, torch_threads,
+    )  # fmt: skip
+    command = "yoho " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    labels = [m.label for m in specs]
+    for spec in specs:
+        if spec.kind == "yoho" and chosen:
+            reprocess(store, items, out, setting.label, spec.label, chosen, mask_threshold)
+            labels += [f"{spec.label} [{v}]" for v in chosen]
+    report = write_report(store, items, out, setting.label, labels, mask_threshold, [command])
+    typer.echo(report["markdown"])
+    typer.echo(f"results: {out / 'results.csv'}; report: {report['folder']}")
+    if failed:
+        typer.echo(f"{failed} method run(s) failed (see results.csv)", err=True)
+        raise typer.Exit(1)
+
+
+@_clean_errors
+def sweep_cmd(
+    data: Path = typer.Option(..., "--data", help="Folder with images/, masks/ [labels.csv]."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (resumable)."),
+    margins: str = typer.Option("0.15,0.3,0.5", "--margins", help="Margin factors."),
+    lesion_circles: str = typer.Option("1,3", "--lesion-circles", help="Lesion circle counts."),
+    methods: str = typer.Option("roi,grabcut,random_walker", "--methods", help="Methods."),
+    profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p", help="YOHO profile."),
+    subset: str | None = typer.Option("every4", "--subset", help="every4, all, or a file."),
+    limit: int | None = typer.Option(20, "--limit", help="Only the first N images."),
+    mask_threshold: int = typer.Option(127, "--mask-threshold", help="Lesion = mask > this."),
+    ablations: str | None = typer.Option(None, "--ablations", help="YOHO ablations."),
+    seed: int = typer.Option(0, "--seed", help="YOHO training seed."),
+    device: str | None = typer.Option("cpu", "--device", help="cpu, cuda, mps."),
+    engine: str = typer.Option("local", "--engine", help="local (default) or ray."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Existing Ray cluster."),
+    cpus_per_job: float = typer.Option(1.0, "--cpus-per-job", help="Ray: CPUs per image."),
+) -> None:
+    """Protocol sweep: every margin × lesion-circle setting; writes sweep.md (Dice table)."""
+    from yoho.evaluation.settings import ProtocolSetting
+    from yoho.evaluation.sweep import sweep_table
+    from yoho.io import write_json, write_text
+
+    settings = [
+        ProtocolSetting(m, int(k))
+        for m in _floats(margins, "--margins")
+        for k in _floats(lesion_circles, "--lesion-circles")
+    ]
+    if not settings:
+        raise ValueError("the sweep has no setting")
+    _, _, store, failed = _run(
+        data, out, settings, methods, profile, ablations, subset, limit, mask_threshold, seed,
+        device, engine, ray_address, cpus_per_job, 0.0,
+    )  # fmt: skip
+    found = {r["setting"] for r in store.select()}
+    ordered = [s.label for s in settings] + sorted(found - {s.label for s in settings})
+    text, data_json = sweep_table(store, ordered)
+    write_text(out / "sweep.md", text)
+    write_json(out / "sweep.json", data_json)
+    typer.echo(text)
+    if failed:
+        raise typer.Exit(1)
