@@ -27,15 +27,15 @@ TRAIN_CONFIG = {
     },
     "sft": {
         "thought_dropout": {"iqa": 0.8, "iaa": 0.0},
-        "max_steps": 24,
+        "max_steps": 150,
         "per_device_train_batch_size": 8,
         "learning_rate": 2e-3,
         "lr_scheduler_type": "cosine",
-        "warmup_steps": 3,
+        "warmup_steps": 10,
         "use_cpu": True,
         "bf16": False,
         "gradient_checkpointing": False,
-        "save_steps": 12,
+        "save_steps": 75,
         "logging_steps": 4,
         "seed": 0,
     },
@@ -117,7 +117,10 @@ def _train(out_dir: Path) -> None:
     for task in ("iqa", "iaa"):
         keys = [k for k in sorted(step) if k.startswith(f"task/{task}/")]
         if keys:
-            print("  " + ", ".join(f"{k.split('/', 2)[2]} {step[k]:.3g}" for k in keys))
+            print(
+                f"  {task.upper()}: "
+                + ", ".join(f"{k.split('/', 2)[2]} {step[k]:.3g}" for k in keys)
+            )
 
     toy = cfg.run_dir / "toy"
     held_out = [
