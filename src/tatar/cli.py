@@ -314,6 +314,9 @@ def _train(
         final = run(cfg, overwrite=overwrite, progress=not quiet, **overrides)
     except USER_ERRORS as exc:
         _fail(exc)
+    from tatar.train.model import shutdown_distributed
+
+    shutdown_distributed()
     typer.echo(f"{stage.upper()} model: {final}")
 
 

@@ -130,3 +130,17 @@ def save_final(trainer, processor, folder: Path) -> Path:
         os.replace(tmp, folder)
     acc.wait_for_everyone()
     return folder
+
+
+def shutdown_distributed() -> None:
+    """Wait for every process, then tear the process group down.
+
+    Without this, a multi-process run can abort at interpreter exit ("terminate called without
+    an active exception" from a communication thread) after all its work is saved, and the
+    launcher then reports a failure.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
