@@ -104,7 +104,6 @@ def build_model(folder: Path, sizes: dict, dtype: str, *, max_pixels: int) -> in
     """Write a random-weight Qwen2.5-VL checkpoint of `sizes`; return its parameter count."""
     import torch
     from transformers import (
-        GenerationConfig,
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
         Qwen2_5_VLProcessor,
@@ -113,7 +112,7 @@ def build_model(folder: Path, sizes: dict, dtype: str, *, max_pixels: int) -> in
     from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
     from trl.chat_template_utils import qwen2_5_vl_chat_template
 
-    from tatar.tiny_model import SPECIAL_TOKENS, build_tokenizer
+    from tatar.tiny_model import SPECIAL_TOKENS, build_tokenizer, instruct_generation_config
 
     tokenizer = build_tokenizer(1024)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
@@ -136,16 +135,7 @@ def build_model(folder: Path, sizes: dict, dtype: str, *, max_pixels: int) -> in
     with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
         model = Qwen2_5_VLForConditionalGeneration(config).to(getattr(torch, dtype))
     # Qwen2.5-VL-Instruct's near-greedy sampling defaults: the trainer must override them.
-    model.generation_config = GenerationConfig(
-        bos_token_id=ids["<|endoftext|>"],
-        pad_token_id=ids["<|endoftext|>"],
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        do_sample=True,
-        temperature=0.1,
-        top_p=0.001,
-        top_k=1,
-        repetition_penalty=1.05,
-    )
+    model.generation_config = instruct_generation_config(ids)
     n_params = sum(p.numel() for p in model.parameters())
     model.save_pretrained(folder)
     del model

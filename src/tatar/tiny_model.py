@@ -119,6 +119,23 @@ def build_tokenizer(vocab_size: int = 1024):
     )
 
 
+def instruct_generation_config(ids: dict[str, int]):
+    """Qwen2.5-VL-Instruct's generation_config.json for token ids `ids`: near-greedy sampling
+    defaults (top_k 1, top_p 0.001), which every caller must override to really sample."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        do_sample=True,
+        temperature=0.1,
+        top_p=0.001,
+        top_k=1,
+        repetition_penalty=1.05,
+    )
+
+
 def build_tiny_model(
     out_dir: str | os.PathLike, spec: TinyModelSpec | None = None, *, overwrite: bool = False
 ) -> Path:
@@ -131,7 +148,6 @@ def build_tiny_model(
     """
     import torch
     from transformers import (
-        GenerationConfig,
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
         Qwen2_5_VLProcessor,
@@ -198,16 +214,7 @@ def build_tiny_model(
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
     # Shaped like Qwen2.5-VL-Instruct's generation_config.json: near-greedy sampling defaults,
     # which every caller must override explicitly when it wants real sampling.
-    model.generation_config = GenerationConfig(
-        bos_token_id=ids["<|endoftext|>"],
-        pad_token_id=ids["<|endoftext|>"],
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        do_sample=True,
-        temperature=0.1,
-        top_p=0.001,
-        top_k=1,
-        repetition_penalty=1.05,
-    )
+    model.generation_config = instruct_generation_config(ids)
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(
             min_pixels=spec.min_pixels, max_pixels=spec.max_pixels
