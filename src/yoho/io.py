@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "read_image",
     "read_mask",
+    "read_probability",
     "write_png",
     "write_json",
     "write_bytes",
@@ -68,6 +69,15 @@ def read_mask(
             f"{shape[1]}x{shape[0]}"
         )
     return mask > threshold
+
+
+def read_probability(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray:
+    """A probability map saved as an 8-bit PNG (0–255) of an image of `shape`, as float32 in [0, 1]."""
+    path = _check_file(Path(path), "probability map")
+    data = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_GRAYSCALE)
+    if data is None or data.shape != tuple(shape[:2]):
+        raise ValueError(f"{path}: not a probability map of a {shape[1]}x{shape[0]} image")
+    return data.astype(np.float32) / 255.0
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

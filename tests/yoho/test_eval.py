@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from yoho.annotation import validate_annotation
 from yoho.cli import app
 from yoho.evaluation import runner as runner_module
+from yoho.evaluation.ablation_table import ablation_table
 from yoho.evaluation.dataset import load_dataset
 from yoho.evaluation.methods import MethodSpec, parse_methods
 from yoho.evaluation.report import summarise, write_report
@@ -252,6 +253,44 @@ def test_run_resume_report_and_sweep(tmp_path, monkeypatch):
     assert "| m0.5_k1 |" in text
 
 
+def test_ablation_table_pairs_each_ablation_with_the_full_model(tmp_path):
+    store = ResultStore(tmp_path / "results.csv")
+    rows = []
+
+    def add(method, dices, setting="m0.15_k3"):
+        for i, d in enumerate(dices):
+            rows.append({"image": f"img{i}", "setting": setting, "method": method,
+                         "dice": d, "error": ""})  # fmt: skip
+
+    add("yoho(cpu)", [0.9, 0.8, 0.7, 0.6])
+    add("yoho(cpu) [no_postprocess]", [0.8, 0.7, 0.6, 0.5])
+    add("yoho(cpu; no_edge)", [0.85, 0.82])  # ran on the first two images only
+    add("yoho(cpu; no_edge) [no_postprocess]", [0.6, 0.6])
+    add("yoho(cpu; discs_only+no_rotation)", [0.95, 0.9, 0.7])
+    add("grabcut", [0.5, 0.5, 0.5, 0.5])
+    add("yoho(cpu; no_edge)", [0.1], setting="m0.5_k3")  # no full model there: no row
+    store.add(rows)
+
+    text, table = ablation_table(store, "m0.15_k3")
+    by = {r["ablation"]: r for r in table}
+    assert set(by) == {"no_edge", "discs_only+no_rotation"}
+    edge = by["no_edge"]
+    assert edge["images"] == 2 and edge["wins"] == 1
+    assert edge["dice"] == pytest.approx(0.835) and edge["reference_dice"] == pytest.approx(0.85)
+    assert edge["delta"] == pytest.approx(-0.015)
+    assert edge["network_only"]["delta"] == pytest.approx(0.6 - 0.75)
+    assert "edge branch" in edge["what"]
+    both = by["discs_only+no_rotation"]
+    assert both["images"] == 3 and both["delta"] == pytest.approx(0.85 - 0.8)
+    assert both["network_only"] is None
+    assert both["what"] == "patches pasted as discs only (no triangles); no rotated patches"
+    assert "| `no_edge` |" in text and "-0.015" in text
+    assert ablation_table(store, "m0.5_k3") == ("", [])
+    # The protocol sweep leaves ablated runs to this table.
+    sweep_text, _ = sweep_table(store, ["m0.15_k3"])
+    assert "no_edge" not in sweep_text and "yoho(cpu)" in sweep_text
+
+
 def test_a_failing_image_is_reported_and_the_others_go_on(tmp_path):
     root = make_dataset(tmp_path / "d", n=2)
     (root / "masks" / "img1.png").write_bytes(np.zeros((96, 96), np.uint8).tobytes()[:50])
@@ -274,6 +313,10 @@ def test_yoho_method_runs_with_tiny_profile(tmp_path):
     row = store.rows[("img0", "m0.15_k3", "yoho(tiny; no_edge)")]
     assert row["error"] == "" and 0 <= row["dice"] <= 1 and row["train_s"] > 0
     assert (out / "probability" / "m0.15_k3" / "yoho_tiny_no_edge" / "img0.png").is_file()
+    # The report shows what the network believes, next to the contours of the final masks.
+    report = write_report(store, load_dataset(root), out, "m0.15_k3", [spec.label])
+    assert (report["folder"] / "probability.png").stat().st_size > 1000
+    assert (report["folder"] / "cases.png").is_file()
 
 
 # --- CLI ------------------------------------------------------------------------------------

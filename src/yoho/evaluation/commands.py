@@ -151,9 +151,11 @@ def evaluate_cmd(
     ),
 ) -> None:
     """Evaluate YOHO and its baselines on every image of DATA (per-image CSV, tables, figures)."""
+    from yoho.evaluation.ablation_table import ablation_table
     from yoho.evaluation.report import write_report
     from yoho.evaluation.reprocess import VARIANTS, reprocess
     from yoho.evaluation.settings import ProtocolSetting
+    from yoho.io import write_json, write_text
 
     chosen = []
     if variants:
@@ -177,6 +179,11 @@ def evaluate_cmd(
             labels += [f"{spec.label} [{v}]" for v in chosen]
     report = write_report(store, items, out, setting.label, labels, mask_threshold, [command])
     typer.echo(report["markdown"])
+    table, rows = ablation_table(store, setting.label)
+    if rows:  # ablated runs exist under this setting: compare each with the full model
+        write_text(report["folder"] / "ablations.md", table)
+        write_json(report["folder"] / "ablations.json", rows)
+        typer.echo(table)
     typer.echo(f"results: {out / 'results.csv'}; report: {report['folder']}")
     if failed:
         typer.echo(f"{failed} method run(s) failed (see results.csv)", err=True)

@@ -16,12 +16,27 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from yoho.annotation import load_annotation  # noqa: E402
 from yoho.evaluation.dataset import Item  # noqa: E402
 from yoho.evaluation.runner import method_dir  # noqa: E402
 from yoho.evaluation.store import METRICS, ResultStore  # noqa: E402
-from yoho.io import read_image, read_mask, write_bytes, write_json, write_text  # noqa: E402
+from yoho.io import (  # noqa: E402
+    read_image,
+    read_mask,
+    read_probability,
+    write_bytes,
+    write_json,
+    write_text,
+)
 
-__all__ = ["summarise", "summary_markdown", "write_report", "box_plot", "figure_grid"]
+__all__ = [
+    "summarise",
+    "summary_markdown",
+    "write_report",
+    "box_plot",
+    "figure_grid",
+    "probability_grid",
+]
 
 COLOURS = {
     "gt": (1.0, 0.86, 0.0),
@@ -203,6 +218,66 @@ def figure_grid(
     return [name for _, name in picks]
 
 
+def probability_grid(
+    items: dict[str, Item],
+    out_dir: Path,
+    setting: str,
+    method: str,
+    picks: list[str],
+    path: Path,
+    mask_threshold: int = 127,
+) -> bool:
+    """What the network believes: `method`'s saved lesion probability for each picked image.
+
+    Each column shows the image with the ground truth, the ROI and the clicked circles, and
+    below it the probability map (0 blue – 1 red) over the whole image, so that a network
+    that calls healthy tissue near the lesion "lesion" is seen, even where the ROI clip or
+    the post-processing hides it in the final mask. Returns False when nothing was saved.
+    """
+    folder = method_dir(out_dir, setting, method, "probability")
+    shown = [n for n in picks if (folder / f"{n}.png").is_file() and n in items]
+    if not shown:
+        return False
+    fig, axes = plt.subplots(2, len(shown), figsize=(5 * len(shown), 7.6), squeeze=False)
+    for col, name in enumerate(shown):
+        image = read_image(items[name].image)
+        gt = read_mask(items[name].mask, image.shape, threshold=mask_threshold)
+        prob = read_probability(folder / f"{name}.png", image.shape)
+        top, bottom = axes[0, col], axes[1, col]
+        top.imshow(image)
+        outlines = [(gt, COLOURS["gt"], "--", "ground truth")]
+        ann_path = Path(out_dir) / "annotations" / setting / f"{name}.json"
+        if ann_path.is_file():
+            ann = load_annotation(ann_path)
+            outlines.append((ann.roi_mask(), COLOURS["roi"], "-", "ROI"))
+            for circles, colour, label in [
+                (ann.lesion_circles, (1.0, 0.2, 0.2), "lesion circles"),
+                (ann.normal_circles, (0.2, 1.0, 0.2), "normal circles"),
+            ]:
+                for i, c in enumerate(circles):
+                    top.add_patch(plt.Circle((c.x, c.y), c.r, fill=False, color=colour, lw=1.4,
+                                             label=label if i == 0 else None))  # fmt: skip
+        for mask, colour, style, label in outlines:
+            contours, _ = cv2.findContours(
+                mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+            )
+            for i, c in enumerate(contours):
+                c = c.reshape(-1, 2)
+                top.plot(np.r_[c[:, 0], c[0, 0]], np.r_[c[:, 1], c[0, 1]], color=colour, lw=1.8,
+                         ls=style, label=label if i == 0 else None)  # fmt: skip
+        top.set_title(name[:13] + "…", fontsize=9)
+        shown_map = bottom.imshow(prob, cmap="jet", vmin=0, vmax=1)
+        for ax in (top, bottom):
+            ax.axis("off")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=9)
+    fig.colorbar(shown_map, ax=axes[1, :].tolist(), fraction=0.02, label="lesion probability")
+    fig.suptitle(f"{method}: lesion probability before ROI clip and post-processing ({setting})",
+                 y=0.02)  # fmt: skip
+    _save_figure(fig, path)
+    return True
+
+
 def write_report(
     store: ResultStore,
     items: list[Item],
@@ -228,6 +303,10 @@ def write_report(
         # Post-processing variants have no saved mask: the figure shows the real methods.
         drawn = [m for m in methods if "[" not in m]
         yoho = [m for m in drawn if m.startswith("yoho")]
-        figure_grid(store, {i.name: i for i in items}, out_dir, setting, drawn,
-                    yoho[0] if yoho else drawn[-1], report / "cases.png", mask_threshold)  # fmt: skip
+        by_name = {i.name: i for i in items}
+        picks = figure_grid(store, by_name, out_dir, setting, drawn,
+                            yoho[0] if yoho else drawn[-1], report / "cases.png", mask_threshold)  # fmt: skip
+        if yoho:
+            probability_grid(by_name, out_dir, setting, yoho[0], picks,
+                             report / "probability.png", mask_threshold)  # fmt: skip
     return {"summary": summary, "markdown": text, "folder": report}

@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from yoho.annotation import load_annotation
 from yoho.evaluation.dataset import Item
 from yoho.evaluation.runner import method_dir
 from yoho.evaluation.store import ResultStore
-from yoho.io import read_image, read_mask
+from yoho.io import read_image, read_mask, read_probability
 from yoho.metrics import all_metrics
 from yoho.postprocess import PostOptions, refine_mask
 
@@ -46,13 +45,6 @@ VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
 }
 
 
-def _read_probability(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    data = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_GRAYSCALE)
-    if data is None or data.shape != tuple(shape[:2]):
-        raise ValueError(f"{path}: not a probability map of a {shape[1]}x{shape[0]} image")
-    return data.astype(np.float32) / 255.0
-
-
 def reprocess(
     store: ResultStore,
     items: list[Item],
@@ -76,7 +68,7 @@ def reprocess(
         image = read_image(item.image)
         gt = read_mask(item.mask, image.shape, threshold=mask_threshold)
         ann = load_annotation(Path(out_dir) / "annotations" / setting / f"{item.name}.json")
-        prob = _read_probability(path, image.shape)
+        prob = read_probability(path, image.shape)
         for variant in todo:
             post, clip, threshold = VARIANTS[variant]
             source = np.full_like(prob, FLAT[variant]) if variant in FLAT else prob

@@ -21,8 +21,11 @@ def _mean(store: ResultStore, setting: str, method: str, images: set[str] | None
 
 def sweep_table(store: ResultStore, settings: list[str]) -> tuple[str, dict]:
     """Markdown tables (each method on all its images; then on the images YOHO finished)."""
-    # Post-processing variants (`reprocess`, labelled "... [variant]") stay out of this table.
-    methods = _order(r["method"] for r in store.select() if "[" not in r["method"])
+    # Post-processing variants ("... [variant]") and ablated YOHO runs ("yoho(p; ablation)")
+    # stay out of this table; the latter have their own (`ablation_table`).
+    methods = _order(
+        r["method"] for r in store.select() if "[" not in r["method"] and ";" not in r["method"]
+    )
     data: dict = {}
     lines = [
         "Mean Dice (images) per method and setting; each method on every image it finished.",
