@@ -148,6 +148,15 @@ def box_plot(store: ResultStore, setting: str, methods: list[str], path: Path) -
     _save_figure(fig, path)
 
 
+def _outline(ax, mask, colour, width, style, label, mode=cv2.RETR_LIST) -> None:
+    """Draw the closed contours of `mask` on `ax`; only the first carries the legend label."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), mode, cv2.CHAIN_APPROX_NONE)
+    for i, c in enumerate(contours):
+        c = c.reshape(-1, 2)
+        ax.plot(np.r_[c[:, 0], c[0, 0]], np.r_[c[:, 1], c[0, 1]], color=colour, lw=width,
+                ls=style, label=label if i == 0 else None)  # fmt: skip
+
+
 def _crop_box(masks: list[np.ndarray], shape, pad: float = 0.25):
     union = np.zeros(shape, bool)
     for m in masks:
@@ -190,14 +199,8 @@ def figure_grid(
         ax.imshow(image[y0:y1, x0:x1])
         for label, mask, width in [("ground truth", gt, 2.5)] + [(m, k, 1.6) for m, k in masks.items()]:  # fmt: skip
             colour = COLOURS["gt"] if label == "ground truth" else _colour(label)
-            contours, _ = cv2.findContours(
-                mask[y0:y1, x0:x1].astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE
-            )
-            for i, c in enumerate(contours):
-                c = c.reshape(-1, 2)
-                ax.plot(np.r_[c[:, 0], c[0, 0]], np.r_[c[:, 1], c[0, 1]], color=colour, lw=width,
-                        ls="--" if label == "ground truth" else "-",
-                        label=label if i == 0 else None)  # fmt: skip
+            style = "--" if label == "ground truth" else "-"
+            _outline(ax, mask[y0:y1, x0:x1], colour, width, style, label, cv2.RETR_LIST)
         dices = ", ".join(
             f"{m.split(';')[0].replace('random_walker', 'RW')} {r['dice']:.2f}"
             for m in methods
@@ -258,13 +261,7 @@ def probability_grid(
                     top.add_patch(plt.Circle((c.x, c.y), c.r, fill=False, color=colour, lw=1.4,
                                              label=label if i == 0 else None))  # fmt: skip
         for mask, colour, style, label in outlines:
-            contours, _ = cv2.findContours(
-                mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
-            )
-            for i, c in enumerate(contours):
-                c = c.reshape(-1, 2)
-                top.plot(np.r_[c[:, 0], c[0, 0]], np.r_[c[:, 1], c[0, 1]], color=colour, lw=1.8,
-                         ls=style, label=label if i == 0 else None)  # fmt: skip
+            _outline(top, mask, colour, 1.8, style, label, cv2.RETR_EXTERNAL)
         top.set_title(name[:13] + "…", fontsize=9)
         shown_map = bottom.imshow(prob, cmap="jet", vmin=0, vmax=1)
         for ax in (top, bottom):
