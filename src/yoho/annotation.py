@@ -54,6 +54,7 @@ __all__ = [
 
 FORMAT = "yoho-annotation"
 SCHEMA_VERSION = 1
+MAX_SIDE = 100_000  # pixels; far above any endoscope frame, far below what breaks the maths
 
 
 @dataclass(frozen=True)
@@ -240,13 +241,77 @@ def _polygon(value: Any, where: str) -> np.ndarray:
 def _circle(value: Any, where: str) -> Circle:
     if not isinstance(value, dict) or not {"x", "y", "r"} <= set(value):
         raise ValueError(f"{where}: a circle is an object {{x, y, r}}, got {value!r:.80}")
-    try:
-        circle = Circle(float(value["x"]), float(value["y"]), float(value["r"]))
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: circle fields x, y, r must be numbers") from None
+    for key in ("x", "y", "r"):
+        if not _is_number(value[key]):
+            raise ValueError(f"{where}.{key}: must be a number, got {value[key]!r:.40}")
+    circle = Circle(float(value["x"]), float(value["y"]), float(value["r"]))
     if not all(math.isfinite(v) for v in (circle.x, circle.y, circle.r)):
         raise ValueError(f"{where}: circle fields x, y, r must be finite")
     return circle
+
+
+def _is_number(value: Any) -> bool:
+    # bool is an int to Python, but `true` as a radius is a mistake, not the number 1.
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+MAX_DEPTH = 32  # the format nests 5 deep; anything far deeper is not an annotation
+
+
+def _check_finite(data: Any, src: str) -> None:
+    """Refuse Infinity/NaN anywhere (Python's json reads them, and 1e999, as floats) and
+    absurd nesting, naming the field. Iterative: the input may be nested deeper than the stack.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"{src}: {where or 'the document'} is nested too deeply")
+        if isinstance(value, float) and not math.isfinite(value):
+            shown = "NaN" if math.isnan(value) else ("-" if value < 0 else "") + "Infinity"
+            raise ValueError(f"{src}: {where} is {shown}; every number must be finite")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((item, f"{where}.{key}" if where else str(key), depth + 1))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                stack.append((item, f"{where}[{i}]", depth + 1))
+
+
+def parse_json_text(text: str | bytes, src: str) -> Any:
+    """json.loads with the errors a hand-edited or hostile file can cause turned into
+    ValueError naming `src`: bad syntax, bad encoding, and nesting deep enough to overflow
+    the parser's stack."""
+    try:
+        return json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{src}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{src}: the JSON is nested too deeply") from None
+
+
+def _radius_field(data: dict, key: str, src: str, side: int) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not _is_number(value):
+        raise ValueError(f"{src}: {key} must be a number, got {value!r:.40}")
+    if not (0 < value <= side):
+        raise ValueError(
+            f"{src}: {key} must lie in (0, {side}] (the image's longer side), got {value:g}"
+        )
+    return value
+
+
+def _polygon_in_image(poly: np.ndarray, where: str, width: int, height: int) -> np.ndarray:
+    # One pixel of slack on every side: tools put vertices on the border line itself.
+    xs, ys = poly[:, 0], poly[:, 1]
+    if xs.min() < -1 or ys.min() < -1 or xs.max() > width or ys.max() > height:
+        raise ValueError(
+            f"{where}: polygon points must lie within the {width}x{height} image "
+            f"(x in [-1, {width}], y in [-1, {height}])"
+        )
+    return poly
 
 
 def annotation_from_dict(data: Any, base_dir: Path | None = None, source: str = "") -> Annotation:
@@ -254,6 +319,7 @@ def annotation_from_dict(data: Any, base_dir: Path | None = None, source: str = 
     src = source or "annotation"
     if not isinstance(data, dict):
         raise ValueError(f"{src}: the annotation must be a JSON object")
+    _check_finite(data, src)
     if data.get("format", FORMAT) != FORMAT:
         raise ValueError(f"{src}: format is {data.get('format')!r}, expected {FORMAT!r}")
     version = data.get("version")
@@ -265,8 +331,12 @@ def annotation_from_dict(data: Any, base_dir: Path | None = None, source: str = 
     if not isinstance(size, dict) or not {"width", "height"} <= set(size):
         raise ValueError(f"{src}: image_size {{width, height}} is missing")
     width, height = size["width"], size["height"]
-    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
-        raise ValueError(f"{src}: image_size must hold positive integers, got {size}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (width, height)) or not (
+        0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE
+    ):
+        raise ValueError(
+            f"{src}: image_size must hold positive integers (at most {MAX_SIDE}), got {size!r:.80}"
+        )
     roi_data = data.get("roi")
     if not isinstance(roi_data, dict):
         raise ValueError(f"{src}: roi is missing (polygons or mask)")
@@ -278,12 +348,16 @@ def annotation_from_dict(data: Any, base_dir: Path | None = None, source: str = 
         polygons = roi_data.get("polygons")
         if not isinstance(polygons, list) or not polygons:
             raise ValueError(f"{src}: the ROI is empty (roi.polygons has no polygon)")
+        holes = roi_data.get("holes") or []
+        if not isinstance(holes, list):
+            raise ValueError(f"{src}: roi.holes must be a list of polygons")
+
+        def checked(p: Any, where: str) -> np.ndarray:
+            return _polygon_in_image(_polygon(p, where), where, width, height)
+
         roi = Roi(
-            polygons=[_polygon(p, f"{src}: roi.polygons[{i}]") for i, p in enumerate(polygons)],
-            holes=[
-                _polygon(p, f"{src}: roi.holes[{i}]")
-                for i, p in enumerate(roi_data.get("holes") or [])
-            ],
+            polygons=[checked(p, f"{src}: roi.polygons[{i}]") for i, p in enumerate(polygons)],
+            holes=[checked(p, f"{src}: roi.holes[{i}]") for i, p in enumerate(holes)],
         )
     circles = {}
     for key in ("lesion_circles", "normal_circles"):
@@ -291,15 +365,22 @@ def annotation_from_dict(data: Any, base_dir: Path | None = None, source: str = 
         if not isinstance(items, list):
             raise ValueError(f"{src}: {key} must be a list")
         circles[key] = [_circle(c, f"{src}: {key}[{i}]") for i, c in enumerate(items)]
+    complement = data.get("complement", False)
+    if not isinstance(complement, bool):
+        # bool("false") is True: a string here would silently invert the segmentation.
+        raise ValueError(f"{src}: complement must be true or false, got {complement!r:.40}")
+    side = max(width, height)
+    r_min = _radius_field(data, "r_min", src, side)
+    r_max = _radius_field(data, "r_max", src, side)
     return Annotation(
         width=width,
         height=height,
         roi=roi,
         lesion_circles=circles["lesion_circles"],
         normal_circles=circles["normal_circles"],
-        complement=bool(data.get("complement", False)),
-        r_min=data.get("r_min"),
-        r_max=data.get("r_max"),
+        complement=complement,
+        r_min=r_min,
+        r_max=r_max,
         image=data.get("image"),
         annotator=str(data.get("annotator") or ""),
         created=str(data.get("created") or ""),
@@ -322,6 +403,12 @@ def validate_annotation(
             f"{src}: annotation is for a {ann.width}x{ann.height} image but the image is "
             f"{image_shape[1]}x{image_shape[0]}"
         )
+    for key in ("r_min", "r_max"):
+        value = getattr(ann, key)
+        if not _is_number(value) and not isinstance(value, np.number):
+            raise ValueError(f"{src}: {key} must be a number, got {value!r:.40}")
+        if not math.isfinite(float(value)):
+            raise ValueError(f"{src}: {key} must be finite, got {value}")
     if not (0 < float(ann.r_min) <= float(ann.r_max)):
         raise ValueError(f"{src}: need 0 < r_min <= r_max, got {ann.r_min} and {ann.r_max}")
     roi = ann.roi.rasterize(ann.height, ann.width)
@@ -373,10 +460,7 @@ def load_annotation(path: str | os.PathLike, image_shape: tuple[int, ...] | None
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: annotation file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    data = parse_json_text(path.read_bytes(), str(path))
     ann = annotation_from_dict(data, base_dir=path.parent, source=str(path))
     validate_annotation(ann, image_shape, source=str(path))
     return ann
@@ -405,27 +489,37 @@ def labelme_roi(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: labelme file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    data = parse_json_text(path.read_bytes(), str(path))
     if not isinstance(data, dict) or "shapes" not in data:
         raise ValueError(f"{path}: not a labelme file (no 'shapes')")
+    if not isinstance(data["shapes"], list):
+        raise ValueError(f"{path}: 'shapes' must be a list of shapes")
+    _check_finite(data, str(path))
     height, width = data.get("imageHeight"), data.get("imageWidth")
-    if not (isinstance(height, int) and isinstance(width, int)):
-        raise ValueError(f"{path}: labelme file lacks imageHeight/imageWidth")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIDE
+               for v in (height, width)):  # fmt: skip
+        raise ValueError(f"{path}: labelme file lacks imageHeight/imageWidth (positive integers)")
     polygons = []
     for i, shape in enumerate(data["shapes"]):
+        where = f"{path}: shapes[{i}]"
+        if not isinstance(shape, dict):
+            raise ValueError(f"{where}: a shape must be an object, got {shape!r:.40}")
         if label is not None and shape.get("label") != label:
             continue
         kind = shape.get("shape_type", "polygon")
         points = shape.get("points")
-        if kind == "rectangle" and points and len(points) == 2:
+        if kind == "rectangle":
+            if not (
+                isinstance(points, list)
+                and len(points) == 2
+                and all(isinstance(p, list) and len(p) == 2 for p in points)
+            ):
+                raise ValueError(f"{where}: a rectangle needs two [x, y] corners")
             (x0, y0), (x1, y1) = points
             points = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
         elif kind != "polygon":
             continue
-        polygons.append(_polygon(points, f"{path}: shapes[{i}]"))
+        polygons.append(_polygon_in_image(_polygon(points, where), where, width, height))
     if not polygons:
         which = f" with label {label!r}" if label else ""
         raise ValueError(f"{path}: no polygon{which} to use as the ROI")

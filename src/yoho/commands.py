@@ -71,8 +71,14 @@ def segment_cmd(
     ),
     save_model: bool = typer.Option(True, "--save-model/--no-save-model", help="Write model.pt."),
     force: bool = typer.Option(False, "--force", help="Recompute even if DIR holds this result."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for torch (default: the cores this process may use)."
+    ),
 ) -> None:
     """Train a network on IMAGE alone and write its lesion mask, overlay and summary."""
+    from yoho.threads import set_threads
+
+    set_threads(threads)
     from yoho.annotation import load_annotation
     from yoho.console import training_bar
     from yoho.io import read_image, read_mask
@@ -161,12 +167,18 @@ def simulate_cmd(
     """Make an annotation from a ground-truth mask (simulated physician, oracle protocol)."""
     from yoho.annotation import save_annotation
     from yoho.io import read_image, read_mask
-    from yoho.physician import OracleOptions, simulate_annotation
+    from yoho.physician import MAX_SIDE, OracleOptions, simulate_annotation
 
     if lesion_circles < 1 or normal_circles < 0 or margin_factor < 0:
         raise ValueError("need --lesion-circles >= 1, --normal-circles >= 0, --margin-factor >= 0")
     img = read_image(image)
     mask = read_mask(gt, img.shape[:2])
+    if max(img.shape[:2]) > MAX_SIDE:
+        typer.echo(
+            f"{image.name} is {img.shape[1]}x{img.shape[0]}: annotating a copy scaled to "
+            f"{MAX_SIDE} px on its longer side, then scaling the annotation back",
+            err=True,
+        )
     options = OracleOptions(
         margin_factor=margin_factor,
         lesion_circles=lesion_circles,
@@ -189,8 +201,14 @@ def preview_cmd(
     profile: str = typer.Option("cpu", "--profile", "-p", help="Profile (size, switches)."),
     count: int = typer.Option(11, "--count", "-n", help="Rendered samples to show."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for torch (default: the cores this process may use)."
+    ),
 ) -> None:
     """Write a contact sheet of rendered training samples with their labels."""
+    from yoho.threads import set_threads
+
+    set_threads(threads)
     from yoho.annotation import load_annotation
     from yoho.io import read_image
     from yoho.overlay import save_contact_sheet
@@ -225,7 +243,7 @@ def labelme_cmd(
     annotator: str = typer.Option("", "--annotator", help="Who annotated."),
 ) -> None:
     """Make an annotation from a labelme ROI polygon plus circles given as X,Y,R."""
-    from yoho.annotation import Annotation, labelme_roi, save_annotation
+    from yoho.annotation import Annotation, labelme_roi, save_annotation, validate_annotation
 
     roi, (height, width), image_path = labelme_roi(labelme, label)
     if image_path:
@@ -240,7 +258,9 @@ def labelme_cmd(
         image=image_path,
         annotator=annotator,
     )
-    save_annotation(ann, out)
+    # Errors name the labelme file (what the user gave), not the output file.
+    validate_annotation(ann, source=f"{labelme} (with the --lesion/--normal circles)")
+    save_annotation(ann, out, validate=False)
     typer.echo(f"wrote {out}")
 
 

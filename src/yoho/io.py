@@ -32,6 +32,9 @@ def _check_file(path: Path, what: str) -> Path:
         raise FileNotFoundError(f"{path}: {what} file not found")
     if not path.is_file():
         raise ValueError(f"{path}: {what} path is not a file")
+    if path.stat().st_size == 0:
+        # OpenCV asserts on an empty buffer (a C++ error, not a None): catch it here.
+        raise ValueError(f"{path}: {what} file is empty (0 bytes)")
     return path
 
 

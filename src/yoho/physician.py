@@ -22,6 +22,7 @@ Default protocol (other modules and the evaluation depend on it; change only wit
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -118,11 +119,15 @@ def _normal_circles(
     return circles
 
 
+MAX_SIDE = 2048  # pixels; larger images are annotated on a downscaled copy
+
+
 def simulate_annotation(
     image: np.ndarray,
     gt: np.ndarray,
     options: OracleOptions | None = None,
     image_name: str | None = None,
+    max_side: int | None = None,
 ) -> Annotation:
     """Make the oracle-protocol annotation of `image` from its ground-truth mask `gt`.
 
@@ -132,6 +137,10 @@ def simulate_annotation(
     gt : (H, W) boolean lesion mask.
     options : protocol parameters (defaults: the protocol of the module docstring).
     image_name : stored in the annotation's `image` field.
+    max_side : an image whose longer side exceeds this (default `MAX_SIDE`) is annotated on a
+        copy downscaled to it and the annotation is scaled back (recorded in `protocol` as
+        `working_scale`): the morphology costs grow with the square of the margin, and an
+        8000×8000 image would otherwise take many minutes.
 
     Returns
     -------
@@ -147,6 +156,14 @@ def simulate_annotation(
     area = int(gt.sum())
     if area == 0:
         raise ValueError("the ground-truth mask is empty: nothing to annotate")
+    if area == gt.size:
+        raise ValueError(
+            "the ground-truth mask covers the whole image: there is no normal tissue to "
+            "annotate (an all-white mask; is it inverted, or is it the wrong file?)"
+        )
+    limit = MAX_SIDE if max_side is None else int(max_side)
+    if max(gt.shape) > limit:
+        return _simulate_downscaled(image, gt, opt, image_name, limit)
     if opt.lesion_circles < 1:
         raise ValueError("the simulated physician needs at least one lesion circle")
     h, w = gt.shape
@@ -222,4 +239,27 @@ def simulate_annotation(
         },
     )
     validate_annotation(ann, image.shape, source="simulated annotation")
+    return ann
+
+
+def _simulate_downscaled(
+    image: np.ndarray, gt: np.ndarray, opt: OracleOptions, image_name: str | None, limit: int
+) -> Annotation:
+    h, w = gt.shape
+    scale = limit / max(h, w)
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    small_image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    coverage = cv2.resize(gt.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    small_gt = coverage >= 0.5
+    if not small_gt.any():  # a lesion smaller than a working pixel: keep what touches it
+        small_gt = coverage > 0
+    small = simulate_annotation(small_image, small_gt, opt, image_name, max_side=limit)
+    r_min, r_max = default_radius_range(h, w)
+    ann = dataclasses.replace(small.scaled(w, h), r_min=r_min, r_max=r_max)
+    ann.protocol = {
+        **(small.protocol or {}),
+        "working_scale": round(size[0] / w, 6),
+        "working_size": list(size),
+    }
+    validate_annotation(ann, image.shape, source="simulated annotation (scaled back)")
     return ann

@@ -27,6 +27,8 @@ from yoho.annotation import Annotation, Circle
 
 __all__ = ["SourceDisc", "PatchBank", "radius_ladder", "build_patch_bank", "cut_disc"]
 
+MAX_RUNGS = 1000
+
 
 @dataclass(frozen=True)
 class SourceDisc:
@@ -67,8 +69,20 @@ def radius_ladder(
     Radii above `rad`·`max_zoom` are dropped (they would be blurry over-magnifications); a
     ladder radius within 0.5 px of `rad` is the clicked disc itself and is not repeated.
     """
+    values = {"rad": rad, "r_min": r_min, "r_max": r_max, "lower": lower, "step": step}
+    bad = [f"{k}={v}" for k, v in values.items() if not math.isfinite(float(v))]
+    if bad:
+        raise ValueError(f"radius ladder: values must be finite, got {', '.join(bad)}")
     if step <= 0:
         raise ValueError(f"ladder step must be positive, got {step}")
+    # A bound on the rungs, so that no radius range (r_max of 1e9 with a 4 px step) can make
+    # this loop run for hours; annotations are validated far below it.
+    rungs = (float(r_max) - float(lower)) / float(step)
+    if rungs > MAX_RUNGS:
+        raise ValueError(
+            f"radius ladder from r_max={r_max:g} down to {lower:g} in steps of {step:g} has "
+            f"{rungs:.0f} rungs (at most {MAX_RUNGS}); r_max is far too large for r_min"
+        )
     ladder = [float(rad)]
     r = float(r_max)
     while r >= lower - 1e-6:

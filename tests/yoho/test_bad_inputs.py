@@ -1,0 +1,290 @@
+"""Bad input to YOHO, as a careless or new user gives it: every case ends in a one-line error
+naming the file and the field (CLI exit code 2, or a JSON 4xx from the web tool), never a
+traceback, a hang or a silently wrong result. The table in docs/bad_inputs.md lists them."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from yoho.annotation import (
+    Annotation,
+    Circle,
+    Roi,
+    annotation_from_dict,
+    labelme_roi,
+    load_annotation,
+    validate_annotation,
+)
+from yoho.cli import app
+from yoho.io import read_image, read_mask, write_png
+from yoho.render.bank import radius_ladder
+from yoho.synthetic import synthetic_endoscopy
+
+cli = CliRunner()
+SQUARE = [[20, 20], [80, 20], [80, 80], [20, 80]]
+
+
+def good() -> dict:
+    return {
+        "format": "yoho-annotation",
+        "version": 1,
+        "image_size": {"width": 100, "height": 100},
+        "roi": {"polygons": [SQUARE], "holes": []},
+        "complement": False,
+        "lesion_circles": [{"x": 50, "y": 50, "r": 10}],
+        "normal_circles": [{"x": 90, "y": 90, "r": 5}],
+        "r_min": 4,
+        "r_max": 16,
+    }
+
+
+def one_line_error(result, *fragments: str) -> str:
+    """The CLI failed with exit code 2 and a single `error:` line holding every fragment."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.output
+    for fragment in fragments:
+        assert fragment in lines[0], result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    image, gt = synthetic_endoscopy(size=96, seed=8)
+    write_png(root / "img.png", image)
+    write_png(root / "gt.png", gt)
+    return root
+
+
+# -- annotation numbers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "where,token,field",
+    [
+        ("r_max", "Infinity", "r_max is Infinity"),
+        ("r_min", "NaN", "r_min is NaN"),
+        ("r_max", "1e999", "r_max is Infinity"),
+        ("circle", "-Infinity", r"lesion_circles\[0\].r is -Infinity"),
+    ],
+)
+def test_json_infinity_and_nan_are_refused_naming_the_field(tmp_path, where, token, field):
+    data = good()
+    if where == "circle":
+        data["lesion_circles"][0]["r"] = "@@"
+    else:
+        data[where] = "@@"
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(data).replace('"@@"', token))
+    with pytest.raises(ValueError, match="a.json: " + field):
+        load_annotation(path)
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("r_max", 1e9, r"r_max must lie in \(0, 100\]"),
+        ("r_min", 0, r"r_min must lie in \(0, 100\]"),
+        ("r_min", [20], "r_min must be a number"),
+        ("r_max", "64", "r_max must be a number"),
+        ("r_min", True, "r_min must be a number"),
+        ("image_size", {"width": 10**9, "height": 100}, "positive integers"),
+        ("image_size", {"width": True, "height": 100}, "positive integers"),
+        ("roi", {"polygons": [[[0, 0], [1e9, 0], [0, 50]]]}, "polygon points must lie within"),
+        ("roi", {"polygons": [SQUARE], "holes": 5}, "roi.holes must be a list"),
+        ("lesion_circles", [{"x": "50", "y": 50, "r": 10}], r"lesion_circles\[0\].x: must be"),
+        ("complement", "false", "complement must be true or false"),
+        ("complement", 0, "complement must be true or false"),
+    ],
+)
+def test_annotation_fields_are_bounded_and_typed(key, value, message):
+    data = good()
+    data[key] = value
+    with pytest.raises(ValueError, match="x.json: .*" + message):
+        annotation_from_dict(data, source="x.json")
+
+
+def test_deeply_nested_annotation_json_is_one_error_not_a_recursion_crash(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ValueError, match="deep.json: the JSON is nested too deeply"):
+        load_annotation(path)
+    data = good()
+    data["protocol"] = json.loads("[" * 200 + "]" * 200)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        annotation_from_dict(data, source="x.json")
+
+
+def test_non_finite_radius_set_in_code_is_refused_by_validation():
+    ann = Annotation(
+        width=100,
+        height=100,
+        roi=Roi(polygons=[np.array(SQUARE, float)]),
+        lesion_circles=[Circle(50, 50, 10)],
+        normal_circles=[Circle(90, 90, 5)],
+        r_min=4,
+        r_max=float("inf"),
+    )
+    with pytest.raises(ValueError, match="r_max must be finite"):
+        validate_annotation(ann)
+
+
+def test_radius_ladder_never_loops_for_ever():
+    with pytest.raises(ValueError, match="must be finite"):
+        radius_ladder(10, 4, float("inf"), 4, 1, 4)
+    with pytest.raises(ValueError, match="rungs"):
+        radius_ladder(10, 4, 1e9, 4, 1, 4)
+    assert radius_ladder(16, 16, 64, 16, 4, 4)[0] == 16  # the normal case is unchanged
+
+
+def test_annotation_with_huge_r_max_is_refused_by_the_cli_before_rendering(files, tmp_path):
+    data = good()
+    data["image_size"] = {"width": 96, "height": 96}
+    data["r_max"] = 1e9
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(data))
+    result = cli.invoke(
+        app, ["render-preview", str(files / "img.png"), "-a", str(path), "-o", str(tmp_path)]
+    )
+    one_line_error(result, "a.json", "r_max must lie in (0, 96]")
+
+
+def test_r_min_as_a_list_is_one_line_in_the_cli(files, tmp_path):
+    data = good()
+    data["image_size"] = {"width": 96, "height": 96}
+    data["r_min"] = [20]
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(data))
+    result = cli.invoke(
+        app, ["segment", str(files / "img.png"), "-a", str(path), "-o", str(tmp_path / "o")]
+    )
+    one_line_error(result, "a.json", "r_min must be a number")
+
+
+# -- files -----------------------------------------------------------------------------------------
+
+
+def test_zero_byte_image_and_mask_are_named(tmp_path, files):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.png: image file is empty"):
+        read_image(empty)
+    with pytest.raises(ValueError, match="empty.png: mask file is empty"):
+        read_mask(empty)
+    result = cli.invoke(
+        app, ["simulate-annotation", str(empty), "--gt", str(files / "gt.png"), "-o", "x.json"]
+    )
+    one_line_error(result, "empty.png: image file is empty (0 bytes)")
+
+
+def _labelme(tmp_path, **changes) -> str:
+    data = {
+        "shapes": [{"label": "roi", "points": SQUARE, "shape_type": "polygon"}],
+        "imageHeight": 100,
+        "imageWidth": 100,
+    }
+    data.update(changes)
+    path = tmp_path / "lm.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"shapes": {"a": 1}}, "'shapes' must be a list"),
+        ({"shapes": ["roi"]}, "shapes[0]: a shape must be an object"),
+        (
+            {"shapes": [{"shape_type": "rectangle", "points": [[1, 2]]}]},
+            "shapes[0]: a rectangle needs two [x, y] corners",
+        ),
+        ({"imageWidth": "100"}, "lacks imageHeight/imageWidth"),
+        ({"shapes": [{"points": [[0, 0], [5000, 0], [0, 50]]}]}, "polygon points must lie"),
+    ],
+)
+def test_bad_labelme_files_are_named(tmp_path, changes, message):
+    path = _labelme(tmp_path, **changes)
+    with pytest.raises(ValueError) as info:
+        labelme_roi(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+    result = cli.invoke(app, ["import-labelme", path, "-o", str(tmp_path / "o.json")])
+    one_line_error(result, path, message)
+
+
+def test_labelme_circle_errors_name_the_labelme_file(tmp_path):
+    path = _labelme(tmp_path)
+    out = tmp_path / "out.json"
+    result = cli.invoke(app, ["import-labelme", path, "-o", str(out), "--lesion", "95,50,3"])
+    line = one_line_error(result, "lm.json", "a lesion circle must lie inside the ROI")
+    assert "out.json" not in line and not out.exists()
+
+
+def test_all_255_mask_says_there_is_no_normal_tissue(files, tmp_path):
+    full = tmp_path / "full.png"
+    write_png(full, np.ones((96, 96), bool))
+    result = cli.invoke(
+        app,
+        ["simulate-annotation", str(files / "img.png"), "--gt", str(full), "-o", "a.json"],
+    )
+    one_line_error(result, "covers the whole image")
+
+
+def test_good_annotation_still_loads(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(good()))
+    ann = load_annotation(path, (100, 100, 3))
+    assert ann.r_max == 16 and ann.complement is False
+    again = copy.deepcopy(good())
+    again["complement"] = True
+    again["lesion_circles"], again["normal_circles"] = (
+        [{"x": 90, "y": 90, "r": 5}],
+        [{"x": 50, "y": 50, "r": 10}],
+    )
+    assert annotation_from_dict(again).complement is True
+
+
+# -- large images ----------------------------------------------------------------------------------
+
+
+def test_simulated_physician_works_on_a_downscaled_copy_of_a_large_image():
+    from yoho.physician import simulate_annotation
+
+    image, gt = synthetic_endoscopy(size=96, seed=8)
+    big_image = np.kron(image, np.ones((5, 5, 1), np.uint8))  # 480x480, same picture
+    big_gt = np.kron(gt, np.ones((5, 5), bool))
+    ann = simulate_annotation(big_image, big_gt, max_side=96)
+    assert (ann.width, ann.height) == (480, 480)
+    assert ann.protocol["working_scale"] == pytest.approx(0.2)
+    validate_annotation(ann, big_image.shape)
+    direct = simulate_annotation(big_image, big_gt)  # below the limit: the full-size protocol
+    assert "working_scale" not in direct.protocol
+    roi_small, roi_full = ann.roi_mask(), direct.roi_mask()
+    # The same protocol, up to the margin's 8 px floor counted in working pixels.
+    assert (roi_small & roi_full).sum() / (roi_small | roi_full).sum() > 0.85
+    assert (big_gt & ~roi_small).sum() < 0.01 * big_gt.sum()  # the ROI still holds the lesion
+
+
+def test_simulate_annotation_cli_says_when_it_downscales(files, tmp_path, monkeypatch):
+    monkeypatch.setattr("yoho.physician.MAX_SIDE", 64)
+    out = tmp_path / "a.json"
+    result = cli.invoke(
+        app,
+        [
+            "simulate-annotation",
+            str(files / "img.png"),
+            "--gt",
+            str(files / "gt.png"),
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "annotating a copy scaled to 64 px" in result.output
+    assert json.loads(out.read_text())["protocol"]["working_size"] == [64, 64]
