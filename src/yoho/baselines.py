@@ -8,6 +8,10 @@
 - `random_walker`: scikit-image's random walker seeded with the lesion circles (label 1)
   against the normal circles and everything outside the ROI (label 2); with `complement`,
   outside the ROI is lesion and inside it is unlabelled.
+- `trainable`: the ilastik approach, the classical form of YOHO's idea: a random forest
+  (scikit-learn) on scikit-image's `multiscale_basic_features` (intensity, edges, texture per
+  RGB channel at sigmas 1–8), trained on the pixels of the lesion circles against the normal
+  circles and the outside of the ROI, applied inside the ROI.
 
 Each takes the RGB image (H, W, 3) uint8 and an `Annotation` and returns an (H, W) bool lesion
 mask at the original resolution. They are deterministic (GrabCut's GMM initialisation uses
@@ -26,7 +30,7 @@ from skimage.segmentation import random_walker as _skimage_random_walker
 from yoho.annotation import Annotation, validate_annotation
 from yoho.postprocess import circles_mask
 
-__all__ = ["BASELINES", "roi_alone", "grabcut", "random_walker", "run_baseline"]
+__all__ = ["BASELINES", "roi_alone", "grabcut", "random_walker", "trainable", "run_baseline"]
 
 
 def _seeds(image: np.ndarray, ann: Annotation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,10 +106,83 @@ def random_walker(
     return out
 
 
+def _feature_scale(shape: tuple[int, int], max_pixels: int) -> float:
+    """Downscale factor (<= 1) that keeps the feature stack of an image under `max_pixels`."""
+    return min(1.0, float(np.sqrt(max_pixels / (shape[0] * shape[1]))))
+
+
+def trainable(
+    image: np.ndarray,
+    ann: Annotation,
+    trees: int = 100,
+    samples_per_class: int = 20_000,
+    max_pixels: int = 600_000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Pixel classifier (random forest on multiscale features) trained on the clicks.
+
+    Parameters
+    ----------
+    image, ann : the RGB image and its annotation.
+    trees : trees of the forest (ilastik's default is 100).
+    samples_per_class : at most this many training pixels per class, drawn at random
+        (seeded) from the labelled pixels; the classes are balanced this way.
+    max_pixels : images larger than this are classified at a reduced size (features of a
+        1920×1080 frame would take ~2 GiB) and the result is resized back.
+    seed : seeds the pixel sampling and the forest.
+    """
+    from skimage.feature import multiscale_basic_features
+    from sklearn.ensemble import RandomForestClassifier
+
+    roi, lesion, normal = _seeds(image, ann)
+    h, w = roi.shape
+    scale = _feature_scale((h, w), max_pixels)
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+        def shrink(m: np.ndarray) -> np.ndarray:
+            return cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+
+        roi_s, lesion_s, normal_s = shrink(roi), shrink(lesion), shrink(normal)
+    else:
+        small, roi_s, lesion_s, normal_s = image, roi, lesion, normal
+    if not lesion_s.any() or not normal_s.any():
+        return lesion | (~roi if ann.complement else np.zeros_like(roi))
+    features = multiscale_basic_features(
+        small.astype(np.float32) / 255.0, channel_axis=-1, sigma_min=1, sigma_max=8
+    )
+    rng = np.random.default_rng(seed)
+    picks = []
+    for seeds in (normal_s, lesion_s):
+        idx = np.flatnonzero(seeds)
+        if idx.size > samples_per_class:
+            idx = rng.choice(idx, samples_per_class, replace=False)
+        picks.append(idx)
+    flat = features.reshape(-1, features.shape[-1])
+    x = np.concatenate([flat[picks[0]], flat[picks[1]]])
+    y = np.concatenate([np.zeros(picks[0].size, np.int8), np.ones(picks[1].size, np.int8)])
+    forest = RandomForestClassifier(
+        n_estimators=trees, n_jobs=1, random_state=seed, class_weight="balanced", min_samples_leaf=2
+    )
+    forest.fit(x, y)
+    unknown = ~(lesion_s | normal_s)
+    prob = np.zeros(roi_s.shape, np.float32)
+    prob[lesion_s] = 1.0
+    prob[unknown] = forest.predict_proba(flat[unknown.ravel()])[:, 1]
+    if scale < 1.0:
+        prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = prob > 0.5
+    out[lesion] = True
+    out[normal] = False
+    return out
+
+
 BASELINES: dict[str, Callable[[np.ndarray, Annotation], np.ndarray]] = {
     "roi": roi_alone,
     "grabcut": grabcut,
     "random_walker": random_walker,
+    "trainable": trainable,
 }
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from yoho import __version__
-from yoho.commands import register
-from yoho.web.cli import serve_cmd
+from yoho.threads import prefer_sleeping_threads
+
+prefer_sleeping_threads()  # before torch is imported by any command
+
+from yoho import __version__  # noqa: E402
+from yoho.commands import register  # noqa: E402
+from yoho.web.cli import serve_cmd  # noqa: E402
 
 app = typer.Typer(
     name="yoho",
@@ -14,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
