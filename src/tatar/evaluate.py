@@ -239,6 +239,7 @@ def summary_rows(results: Sequence[DatasetResult]) -> list[dict]:
                 "plcc": m["scored"]["plcc"],
                 "plcc_ci95": m["scored"].get("plcc_ci95"),
                 "plcc_logistic": m["scored"]["plcc_logistic"],
+                "plcc_logistic_fit": m["scored"].get("plcc_logistic_fit", metrics.LOGISTIC),
                 "krcc": m["scored"]["krcc"],
                 "mae": m["scored"]["mae"],
                 "valid_srcc": m["valid_only"]["srcc"],
@@ -252,9 +253,36 @@ def summary_rows(results: Sequence[DatasetResult]) -> list[dict]:
     return rows
 
 
-def _nanmean(values) -> float:
+def task_mean(values) -> dict:
+    """Mean of one metric over a task's datasets, with its coverage.
+
+    ``mean`` is NaN as soon as one dataset's value is undefined (nothing parsed, a constant
+    answer): a mean over a silent subset would not be comparable with a complete one.
+    ``mean_of_defined`` is the mean over the datasets that have a value, and ``defined`` /
+    ``datasets`` say how many those are.
+    """
     v = np.array([math.nan if x is None else x for x in values], dtype=float)
-    return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
+    ok = np.isfinite(v)
+    return {
+        "mean": float(v.mean()) if v.size and ok.all() else math.nan,
+        "mean_of_defined": float(v[ok].mean()) if ok.any() else math.nan,
+        "defined": int(ok.sum()),
+        "datasets": int(v.size),
+    }
+
+
+def _mean_cell(values) -> str:
+    t = task_mean(values)
+    if t["defined"] == t["datasets"]:
+        return _f(t["mean"])
+    return (
+        f"n/a ({t['datasets'] - t['defined']} of {t['datasets']} undefined; "
+        f"mean of the rest {_f(t['mean_of_defined'])})"
+    )
+
+
+def _plcc_logistic_cell(value, fit) -> str:
+    return _f(value) + (" (raw: fit failed)" if fit == metrics.RAW_FALLBACK else "")
 
 
 def summary_markdown(rows: Sequence[dict], *, model: str, settings: GenerationSettings) -> str:
@@ -298,7 +326,7 @@ def summary_markdown(rows: Sequence[dict], *, model: str, settings: GenerationSe
                 _pct(r["parse_failure_rate"]),
                 _ci(r["srcc"], r["srcc_ci95"]),
                 _ci(r["plcc"], r["plcc_ci95"]),
-                _f(r["plcc_logistic"]),
+                _plcc_logistic_cell(r["plcc_logistic"], r.get("plcc_logistic_fit")),
                 _f(r["krcc"]),
                 _f(r["mae"], 2),
                 f"{_f(r['valid_srcc'])} / {_f(r['valid_plcc'])}",
@@ -312,14 +340,17 @@ def summary_markdown(rows: Sequence[dict], *, model: str, settings: GenerationSe
                 "",
                 "",
                 "",
-                _f(_nanmean(r["srcc"] for r in task_rows)),
-                _f(_nanmean(r["plcc"] for r in task_rows)),
+                _mean_cell(r["srcc"] for r in task_rows),
+                _mean_cell(r["plcc"] for r in task_rows),
             ]
             lines.append("| " + " | ".join(avg + [""] * (len(head) - len(avg))) + " |")
     lines += [
         "",
         f"Parse failures ({FAILURE_CONVENTION}). SRCC, PLCC, KRCC, MAE: scored convention, "
-        "scores on 0-100. 95% CIs: percentile bootstrap over images.",
+        "scores on 0-100. 95% CIs: percentile bootstrap over images. PLCC (logistic): after "
+        "the monotone increasing 4-parameter logistic; 'raw: fit failed' marks the raw PLCC "
+        "where the fit failed or found no increasing relation. A task mean is n/a when one of "
+        "its datasets has no value.",
         "",
     ]
     return "\n".join(lines)
@@ -339,10 +370,17 @@ def per_task_summary(results: Sequence[DatasetResult]) -> dict:
             vals = np.array([m["think"][key] for m in ms], dtype=float)
             return float((vals * weights).sum() / total) if total else math.nan
 
+        srcc = task_mean(m["scored"]["srcc"] for m in ms)
+        plcc = task_mean(m["scored"]["plcc"] for m in ms)
         out[task] = {
             "datasets": [m["dataset"] for m in ms],
-            "mean_srcc": _nanmean(m["scored"]["srcc"] for m in ms),
-            "mean_plcc": _nanmean(m["scored"]["plcc"] for m in ms),
+            "mean_srcc": srcc["mean"],
+            "mean_plcc": plcc["mean"],
+            "mean_srcc_of_defined": srcc["mean_of_defined"],
+            "mean_plcc_of_defined": plcc["mean_of_defined"],
+            "datasets_with_srcc": srcc["defined"],
+            "datasets_with_plcc": plcc["defined"],
+            "n_datasets": len(ms),
             "parse_failure_rate": weighted_rate(ms),
             "think_rate": weighted("think_rate"),
             "mean_think_words": weighted("mean_think_words"),
@@ -373,11 +411,13 @@ def write_summary(
     text = summary_markdown(rows, model=model, settings=settings)
     if per_task:
         text += "\nPer task (all answers of the task's datasets):\n\n"
-        text += "| Task | Mean SRCC | Mean PLCC | Parse fail | Think rate | Think words | Completion words |\n"
-        text += "|---|---|---|---|---|---|---|\n"
+        text += "| Task | Datasets | Mean SRCC | Mean PLCC | Parse fail | Think rate | Think words | Completion words |\n"
+        text += "|---|---|---|---|---|---|---|---|\n"
         for task, t in per_task.items():
+            ms = [r for r in rows if r["task"] == task]
             text += (
-                f"| {task.upper()} | {_f(t['mean_srcc'])} | {_f(t['mean_plcc'])} | "
+                f"| {task.upper()} | {t['n_datasets']} | {_mean_cell(r['srcc'] for r in ms)} | "
+                f"{_mean_cell(r['plcc'] for r in ms)} | "
                 f"{_pct(t['parse_failure_rate'])} | {_f(t['think_rate'], 2)} | "
                 f"{_f(t['mean_think_words'], 1)} | {_f(t['mean_completion_words'], 1)} |\n"
             )

@@ -3,7 +3,9 @@
 Correlations are scipy's (`spearmanr` and `kendalltau` are tie-aware: tied predictions get
 average ranks, unlike the released code's argsort ranks). PLCC is reported raw and after the
 standard 4-parameter logistic mapping of the predictions (VQEG):
-``f(x) = (b1 - b2) / (1 + exp(-(x - b3) / |b4|)) + b2``.
+``f(x) = (b1 - b2) / (1 + exp(-(x - b3) / |b4|)) + b2``, fitted under the constraint that it
+is increasing (``b1 >= b2``); when the fit fails the raw PLCC is reported and named as such
+(``plcc_logistic_fit: raw_fallback``).
 MAE is on the 0-100 scale. Confidence intervals are percentile bootstrap intervals
 (`scipy.stats.bootstrap`, paired resampling of images).
 
@@ -33,6 +35,7 @@ __all__ = [
     "parse_failure_rate",
     "plcc",
     "plcc_logistic",
+    "plcc_logistic_fit",
     "srcc",
     "summarize",
     "think_word_stats",
@@ -83,29 +86,77 @@ def logistic4(x, b1, b2, b3, b4):
     return (b1 - b2) / (1.0 + np.exp(z)) + b2
 
 
+LOGISTIC = "logistic"
+RAW_FALLBACK = "raw_fallback"
+UNDEFINED = "undefined"
+
+
 def fit_logistic4(pred, gt) -> np.ndarray | None:
-    """Least-squares logistic parameters (b1..b4), or None when the fit does not converge."""
+    """Least-squares logistic parameters (b1..b4), constrained monotone increasing, or None.
+
+    The fit is constrained to ``b1 >= b2`` and ``b4 > 0`` (an increasing curve): an
+    unconstrained fit can flip the curve and turn an anti-correlated prediction into a high
+    PLCC. It is done on standardised data (``scipy.optimize.curve_fit``, trust-region
+    reflective with bounds) and returned in the original units. None when the data are
+    degenerate or the fit does not converge.
+    """
     p, g = _pair(pred, gt)
     if _degenerate(p, g):
         return None
-    p0 = [g.max(), g.min(), float(np.mean(p)), float(np.std(p)) or 1.0]
+    mx, sx = float(np.mean(p)), float(np.std(p))
+    mg, sg = float(np.mean(g)), float(np.std(g))
+    x = (p - mx) / sx
+    y = (g - mg) / sg
+
+    def curve(x, low, delta, b3, b4):
+        z = np.clip(-(x - b3) / b4, -700, 700)
+        return low + delta / (1.0 + np.exp(z))
+
+    p0 = [float(y.min()), float(np.ptp(y)), 0.0, 1.0]
+    bounds = ([-np.inf, 0.0, -np.inf, 1e-6], [np.inf, np.inf, np.inf, np.inf])
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optimize.OptimizeWarning)
-            params, _ = optimize.curve_fit(logistic4, p, g, p0=p0, maxfev=20000)
-    except (RuntimeError, ValueError):
+            warnings.simplefilter("ignore")
+            params, _ = optimize.curve_fit(
+                curve, x, y, p0=p0, bounds=bounds, method="trf", max_nfev=20000
+            )
+    except (RuntimeError, ValueError, optimize.OptimizeWarning):
         return None
-    return params if np.isfinite(params).all() else None
+    if not np.isfinite(params).all():
+        return None
+    low, delta, b3, b4 = (float(v) for v in params)
+    b2 = mg + sg * low
+    b1 = b2 + sg * delta
+    return np.array([b1, b2, mx + sx * b3, sx * b4])
+
+
+def plcc_logistic_fit(pred, gt) -> tuple[float, str]:
+    """PLCC after the monotone 4-parameter logistic mapping, and how it was obtained.
+
+    Returns
+    -------
+    value : float
+        The PLCC of the mapped predictions; the raw PLCC when the fit fails or the best
+        increasing curve is flat (no increasing relation to map); NaN when undefined.
+    method : str
+        ``"logistic"``, ``"raw_fallback"`` (value is the raw PLCC) or ``"undefined"``.
+    """
+    p, g = _pair(pred, gt)
+    if _degenerate(p, g):
+        return math.nan, UNDEFINED
+    params = fit_logistic4(p, g)
+    if params is None:
+        return plcc(p, g), RAW_FALLBACK
+    mapped = logistic4(p, *params)
+    if np.ptp(mapped) <= 1e-12 * max(1.0, float(np.abs(mapped).max())):
+        return plcc(p, g), RAW_FALLBACK
+    return float(stats.pearsonr(mapped, g).statistic), LOGISTIC
 
 
 def plcc_logistic(pred, gt) -> float:
-    """PLCC after the 4-parameter logistic mapping; the raw PLCC when the fit fails."""
-    p, g = _pair(pred, gt)
-    params = fit_logistic4(p, g)
-    if params is None:
-        return plcc(p, g)
-    mapped = logistic4(p, *params)
-    return plcc(p, g) if np.ptp(mapped) == 0 else float(stats.pearsonr(mapped, g).statistic)
+    """PLCC after the monotone 4-parameter logistic mapping (raw PLCC when the fit fails;
+    `plcc_logistic_fit` says which)."""
+    return plcc_logistic_fit(pred, gt)[0]
 
 
 def mae(pred, gt) -> float:
@@ -195,7 +246,8 @@ def _block(p: np.ndarray, g: np.ndarray, n_resamples: int, seed: int) -> dict:
     if n_resamples:
         out["srcc_ci95"] = list(bootstrap_ci(p, g, "srcc", n_resamples=n_resamples, seed=seed))
         out["plcc_ci95"] = list(bootstrap_ci(p, g, "plcc", n_resamples=n_resamples, seed=seed))
-    out.update(plcc_logistic=plcc_logistic(p, g), krcc=krcc(p, g), mae=mae(p, g))
+    value, method = plcc_logistic_fit(p, g)
+    out.update(plcc_logistic=value, plcc_logistic_fit=method, krcc=krcc(p, g), mae=mae(p, g))
     return out
 
 
@@ -214,7 +266,8 @@ def summarize(pred, gt, *, n_resamples: int = 1000, seed: int = 0) -> dict:
     dict
         ``n``, ``n_parsed``, ``parse_failure_rate``, ``failure_fill`` (the value failures were
         scored as), ``scored`` (failures kept in N) and ``valid_only`` (failures dropped), each
-        with n, srcc, plcc, plcc_logistic, krcc and mae; ``scored`` also has the bootstrap
+        with n, srcc, plcc, plcc_logistic (and ``plcc_logistic_fit``: ``logistic``,
+        ``raw_fallback`` or ``undefined``), krcc and mae; ``scored`` also has the bootstrap
         intervals srcc_ci95 and plcc_ci95 (left out when `n_resamples` is 0).
     """
     p = np.array(

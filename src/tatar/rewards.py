@@ -12,9 +12,11 @@ Dataset columns the rewards read (all others, and TRL's own keyword arguments, a
     ``"iqa"`` or ``"iaa"`` per completion (the released names ``iqa_score``/``iaa_score`` too).
 ``solution``
     The ground truth already mapped to 0-100 with the dataset's declared scale.
-``group`` (optional)
+``group`` (required by the Thurstone reward when the batch has IAA completions)
     An id of the prompt/image, so that the completions of one image form one group for the
-    Thurstone reward. Without it, contiguous runs of equal ``(task, solution)`` are the groups.
+    Thurstone reward. ``prompt_id`` is accepted in its place. Without either the reward is an
+    error: guessing groups from runs of equal ``(task, solution)`` merges adjacent prompts that
+    happen to share a score. The training stage always passes ``group``.
 
 Scores are parsed with the strict parser of `tatar.parsing` (exactly one number in the first
 ``<answer>``); a completion that does not parse earns 0 from every term.
@@ -226,16 +228,6 @@ def _group_ids(keys) -> np.ndarray:
     return np.fromiter((index.setdefault(k, len(index)) for k in list(keys)), dtype=np.int64)
 
 
-def _contiguous_groups(task: np.ndarray, solution: np.ndarray) -> np.ndarray:
-    """Group ids from runs of equal (task, solution): each prompt's generations are contiguous."""
-    n = len(task)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    same_sol = (solution[1:] == solution[:-1]) | (np.isnan(solution[1:]) & np.isnan(solution[:-1]))
-    new = np.concatenate(([True], (task[1:] != task[:-1]) | ~same_sol))
-    return np.cumsum(new) - 1
-
-
 # ----------------------------------------------------------------------------------------------
 # Pure array functions
 
@@ -266,6 +258,11 @@ def gaussian_rewards(
     return np.where(np.isfinite(r), r, 0.0)
 
 
+# Entries of one (completions x groups) block of the Thurstone reward: 2**20 float64 entries is
+# 8 MiB per temporary.
+THURSTONE_BLOCK = 1 << 20
+
+
 def _logit_bounds(eps: float) -> tuple[float, float]:
     # Clamping p = sigmoid(x) to [eps, 1 - eps] is clamping x to [logit(eps), logit(1 - eps)].
     lo = math.log(eps) - math.log1p(-eps)
@@ -281,6 +278,7 @@ def thurstone_rewards(
     tau: float = 0.08,
     margin: float = 0.12,
     eps: float = 1e-6,
+    max_block: int = THURSTONE_BLOCK,
 ) -> np.ndarray:
     """Thurstone completion-level ranking reward over ALL groups given (pure numpy).
 
@@ -295,6 +293,10 @@ def thurstone_rewards(
         Completions that take part (default: those whose `pred` and `gt` are finite).
     tau, margin, eps : float
         Soft-preference temperature, hard-pair weight scale and stabiliser.
+    max_block : int
+        Most entries of one (completions x groups) block: completions are processed in row
+        blocks, so the working memory is about ``6 * 8 * max_block`` bytes plus the
+        (groups x groups) pair matrices, whatever the number of completions.
 
     Returns
     -------
@@ -342,22 +344,36 @@ def thurstone_rewards(
     var = np.bincount(gid, weights=dev * dev, minlength=n_groups) / safe
 
     # Everything that depends only on the pair of groups is an (active x active) matrix; each
-    # valid completion then takes its group's row.
+    # valid completion then takes its group's row. Completions go in row blocks so that the
+    # (completions x groups) temporaries stay bounded (2,048 IAA prompts x 8 completions would
+    # otherwise need about 1 GiB at once).
     k = np.flatnonzero(ok)
     row = np.searchsorted(active, gid[k])
     ga = g_group[active]
     diff = ga[:, None] - ga[None, :]
     with np.errstate(over="ignore"):  # exp overflow -> inf -> p_gt 0, as it should be
         p_gt = 1.0 / (1.0 + np.exp(-diff / tau))
-    w = np.exp(-np.abs(diff) / margin)
-    np.fill_diagonal(w, 0.0)  # a completion is not compared with its own group
+    w_pair = np.exp(-np.abs(diff) / margin)
+    np.fill_diagonal(w_pair, 0.0)  # a completion is not compared with its own group
+    w_sum = w_pair.sum(axis=1)
     va = var[active]
     den = np.sqrt(va[:, None] + va[None, :] + eps)
-    x = np.clip((q[k, None] - mu[None, active]) / den[row], *_logit_bounds(eps))
-    # softplus; exp cannot overflow on logits clipped for any eps > 1e-300
-    bce = np.log1p(np.exp(x)) - p_gt[row] * x
-    w = w[row]
-    loss = (w * bce).sum(axis=1) / w.sum(axis=1)
+    mu_a = mu[active]
+    lo, hi = _logit_bounds(eps)
+    rows = max(1, int(max_block) // len(active))
+    loss = np.empty(len(k))
+    for r0 in range(0, len(k), rows):
+        r = row[r0 : r0 + rows]
+        x = q[k[r0 : r0 + rows], None] - mu_a[None, :]
+        x /= den[r]
+        np.clip(x, lo, hi, out=x)
+        # softplus; exp cannot overflow on logits clipped for any eps > 1e-300
+        bce = np.exp(x)
+        np.log1p(bce, out=bce)
+        x *= p_gt[r]
+        bce -= x
+        bce *= w_pair[r]
+        loss[r0 : r0 + rows] = bce.sum(axis=1) / w_sum[r]
     out[k] = np.clip(1.0 - loss / -math.log(eps), 0.0, 1.0)
     return out
 
@@ -507,22 +523,30 @@ def make_thurstone_reward(
     counts in its group's mean and variance.
     """
 
-    def reward(completions, task=None, solution=None, group=None, **kwargs) -> list[float]:
+    def reward(
+        completions, task=None, solution=None, group=None, prompt_id=None, **kwargs
+    ) -> list[float]:
         batch = _Batch.of(completions)
         n = len(batch.texts)
         tasks = _task_array(task, n, name)
         gt = _solution_array(solution, n, name)
-        if group is None:
-            gid = _contiguous_groups(tasks, gt)
-        else:
-            if len(group) != n:
-                raise ValueError(
-                    f"reward {name!r}: column 'group' has {len(group)} rows, {n} completions"
-                )
-            gid = _group_ids(list(group))
         is_iaa = tasks == "iaa"
         out = np.zeros(n)
         idx = np.flatnonzero(is_iaa)
+        if not idx.size:
+            return out.tolist()
+        column, ids = ("group", group) if group is not None else ("prompt_id", prompt_id)
+        if ids is None:
+            raise ValueError(
+                f"reward {name!r} needs the column 'group' (or 'prompt_id'): one id per "
+                "prompt/image, shared by its completions; without it completions of different "
+                "images with the same task and score would be merged into one group"
+            )
+        if len(ids) != n:
+            raise ValueError(
+                f"reward {name!r}: column {column!r} has {len(ids)} rows, {n} completions"
+            )
+        gid = _group_ids(list(ids))
         out[idx] = thurstone_rewards(
             batch.pred[idx], gt[idx], gid[idx], tau=tau, margin=margin, eps=eps
         )

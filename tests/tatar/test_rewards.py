@@ -211,7 +211,9 @@ def test_thurstone_needs_two_groups():
     r = thurstone_rewards([50.0, np.nan], [50.0, 60.0], ["x", "y"])
     assert r.tolist() == [0.0, 0.0]
     fn = make_thurstone_reward()
-    out = fn(completions=[msg(answer(50.0))] * 3, task=["iaa"] * 3, solution=[50.0] * 3)
+    out = fn(
+        completions=[msg(answer(50.0))] * 3, task=["iaa"] * 3, solution=[50.0] * 3, group=[0] * 3
+    )
     assert out == [0.0, 0.0, 0.0]
 
 
@@ -227,16 +229,28 @@ def test_thurstone_gives_iqa_zero_and_uses_all_iaa_groups():
     assert min(r[:4]) > 0.5
 
 
-def test_thurstone_contiguous_fallback_matches_group_column():
+def test_thurstone_needs_a_group_column_or_a_prompt_id():
     rng = np.random.default_rng(3)
     pred, gt, group = random_iaa_batch(rng, n_groups=6, size_range=(4, 5), fail=0.1)
     completions = [
         msg("<answer>x</answer>" if p is None else f"<answer>{p:.6f}</answer>") for p in pred
     ]
     fn = make_thurstone_reward()
-    with_group = fn(completions=completions, task=["iaa"] * len(pred), solution=gt, group=group)
-    without = fn(completions=completions, task=["iaa"] * len(pred), solution=gt)
-    np.testing.assert_allclose(with_group, without, atol=1e-12)
+    task = ["iaa"] * len(pred)
+    with pytest.raises(ValueError, match="needs the column 'group' \\(or 'prompt_id'\\)"):
+        fn(completions=completions, task=task, solution=gt)
+    with_group = fn(completions=completions, task=task, solution=gt, group=group)
+    with_prompt_id = fn(completions=completions, task=task, solution=gt, prompt_id=group)
+    assert with_group == with_prompt_id
+    # IQA-only batches need no group (the reward is 0 for IQA anyway)
+    assert fn(completions=completions[:2], task=["iqa"] * 2, solution=gt[:2]) == [0.0, 0.0]
+    # Two adjacent images with the same score stay two groups when ids say so: guessing groups
+    # from runs of equal (task, solution) would have merged them.
+    same = [msg(answer(s)) for s in (70.0, 71.0, 20.0, 22.0, 40.0, 41.0)]
+    kw = {"task": ["iaa"] * 6, "solution": [60.0, 60.0, 60.0, 60.0, 30.0, 30.0]}
+    merged = fn(completions=same, group=[0, 0, 0, 0, 2, 2], **kw)
+    split = fn(completions=same, group=[0, 0, 1, 1, 2, 2], **kw)
+    assert merged != split
 
 
 def test_thurstone_over_the_global_batch_not_per_process():

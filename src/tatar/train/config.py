@@ -8,7 +8,8 @@ Layout (every section but ``model`` is optional)::
       tiny: {hidden_size: 64}          # TinyModelSpec fields (path: tiny only)
       init_kwargs: {dtype: bfloat16}   # from_pretrained keyword arguments (TRL model_init_kwargs)
       freeze_vision_tower: false       # true: the vision encoder is not trained (its projector is)
-    processor: {min_pixels: 3136, max_pixels: 1572864}   # passed at processor construction
+    processor: {min_pixels: 3136, max_pixels: 1572864}   # at processor construction (these
+                                       # spec values are the default for either key)
     data:
       train:                           # sources, read in this order
         - records: koniq_kept.jsonl    # training-record JSONL (e.g. the rationale pipeline's kept.jsonl)
@@ -85,6 +86,9 @@ MANAGED: dict[str, str] = {
     "reward_weights": "from grpo.rewards",
     "resume_from_checkpoint": "rerunning the same command resumes from the last checkpoint",
 }
+# The spec's image pixel limits, passed at processor construction unless ``processor:`` says
+# otherwise (a checkpoint's own limits may be far smaller or larger).
+SPEC_PIXELS: dict[str, int] = {"min_pixels": 3136, "max_pixels": 1572864}
 SFT_KEYS = {"thought_dropout"}
 GRPO_KEYS = {"init", "rewards"}
 TOP_KEYS = {"run_dir", "model", "processor", "data", "sft", "grpo", "peft", "launch"}
@@ -319,11 +323,114 @@ class _Reader:
                     f"unknown key: not a TATAR key ({', '.join(sorted(own))}) "
                     f"nor a field of trl.{cls.__name__}",
                 )
-            args[name] = value
+            try:
+                args[name] = check_trl_value(cls, name, value)
+            except ValueError as exc:
+                raise self.fail(f"{key}.{name}", str(exc)) from None
         for name in ("deepspeed", "chat_template_path"):
             if isinstance(args.get(name), str):
                 args[name] = str(self.file_path(f"{key}.{name}", args[name], must_exist=True))
         return args
+
+
+# Ranges of training-argument values that TRL/transformers would accept silently or refuse only
+# after the model is built (num_train_epochs: -2 trained nothing and saved an untrained "final").
+_POSITIVE = {
+    "learning_rate",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "logging_steps",
+    "save_steps",
+    "eval_steps",
+    "max_completion_length",
+    "max_prompt_length",
+    "epsilon",
+    "temperature",
+    "steps_per_generation",
+    "generation_batch_size",
+}
+_NON_NEGATIVE = {
+    "beta",
+    "weight_decay",
+    "warmup_steps",
+    "top_k",
+    "max_grad_norm",
+    "seed",
+    "dataloader_num_workers",
+    "num_iterations",
+}
+_UNIT_INTERVAL = {"warmup_ratio", "top_p", "vllm_gpu_memory_utilization"}
+
+
+def _accepted(annotation: Any) -> list[Any]:
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return [t for a in typing.get_args(annotation) for t in _accepted(a)]
+    return [annotation]
+
+
+def check_trl_value(cls, name: str, value: Any) -> Any:
+    """`value` checked against the type and range of the field `name` of the TRL config class
+    `cls` (a number given as a string, as YAML reads ``1e-5``, is converted); returns the value
+    to use. Raises ValueError with the problem (the caller adds the file and key)."""
+    import enum
+    import typing
+
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an unresolvable annotation elsewhere: no type check, ranges still apply
+        hints = {}
+    kinds = _accepted(hints[name]) if name in hints else []
+    if value is None:
+        if kinds and type(None) not in kinds:
+            raise ValueError("expected a value, got null")
+        return value
+    plain = [k for k in kinds if k in (bool, int, float, str)]
+    enums = [k for k in kinds if isinstance(k, type) and issubclass(k, enum.Enum)]
+    if enums and isinstance(value, str):
+        # transformers turns these strings into the enum and refuses any other
+        choices = [e.value for k in enums for e in k]
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    if kinds and len(plain) + len(enums) == len([k for k in kinds if k is not type(None)]):
+        ok = (
+            (bool in plain and isinstance(value, bool))
+            or (int in plain and isinstance(value, int) and not isinstance(value, bool))
+            or (float in plain and isinstance(value, (int, float)) and not isinstance(value, bool))
+            or (str in plain and isinstance(value, str))
+        )
+        if not ok and float in plain and isinstance(value, str):
+            try:
+                value, ok = float(value), True
+            except ValueError:
+                ok = False
+        if not ok and int in plain and isinstance(value, float) and value.is_integer():
+            value, ok = int(value), True
+        if not ok:
+            wanted = " or ".join(
+                dict.fromkeys(
+                    {bool: "true/false", int: "an integer", float: "a number", str: "a string"}[k]
+                    for k in plain
+                )
+            )
+            raise ValueError(f"expected {wanted or 'another type'}, got {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        if name in _POSITIVE and value <= 0:
+            raise ValueError(f"must be positive, got {value!r}")
+        if name in _NON_NEGATIVE and value < 0:
+            raise ValueError(f"must not be negative, got {value!r}")
+        if name in _UNIT_INTERVAL and not 0 <= value <= 1:
+            raise ValueError(f"expected a number in [0, 1], got {value!r}")
+        if name == "max_steps" and value != -1 and value < 1:
+            raise ValueError(f"expected a positive integer (or -1: use the epochs), got {value!r}")
+    return value
 
 
 def _dropout(r: _Reader, raw: Any) -> dict[str, float]:
@@ -408,8 +515,9 @@ def load_config(path: str | Path) -> TrainConfig:
         model_path, tiny, r.mapping("model.init_kwargs", m.get("init_kwargs")), freeze
     )
 
-    processor = r.mapping("processor", raw.get("processor"), PROCESSOR_KEYS)
-    for key, value in processor.items():
+    given = r.mapping("processor", raw.get("processor"), PROCESSOR_KEYS)
+    processor = dict(SPEC_PIXELS)
+    for key, value in given.items():
         processor[key] = r.integer(f"processor.{key}", value, minimum=1)
     if processor.get("min_pixels", 0) > processor.get("max_pixels", math.inf):
         raise r.fail("processor.min_pixels", "exceeds processor.max_pixels")
