@@ -14,7 +14,7 @@ import numpy as np
 from yoho.annotation import Annotation, validate_annotation
 from yoho.postprocess import refine_mask
 from yoho.predict import SegmentationResult, lesion_from_probability, predict_target_probability
-from yoho.profiles import Profile, get_profile
+from yoho.profiles import DEFAULT_PROFILE, Profile, get_profile
 from yoho.roi_crop import crop_for_training, paste_probability
 from yoho.train import ProgressFn, StopFn, TrainingCancelled, resolve_device, train
 
@@ -24,7 +24,7 @@ __all__ = ["segment", "SegmentationResult", "TrainingCancelled"]
 def segment(
     image: np.ndarray,
     annotation: Annotation,
-    profile: str | Profile = "cpu",
+    profile: str | Profile = DEFAULT_PROFILE,
     seed: int = 0,
     device: str | None = None,
     progress: ProgressFn | None = None,
@@ -39,7 +39,8 @@ def segment(
     ----------
     image : (H, W, 3) uint8 RGB.
     annotation : the physician's input (validated against the image here).
-    profile : profile name ("paper", "cpu", "tiny", or a registered one) or a `Profile`.
+    profile : profile name (default `cpu_calibrated`; "paper", "cpu", "tiny", or a registered
+        one) or a `Profile`.
     seed : makes the run reproducible (bit for bit on CPU).
     device : "cpu", "cuda", "mps" or None (best available).
     progress : progress(step, total_steps, loss), called after each training step.
@@ -79,7 +80,13 @@ def segment(
     )
     target = paste_probability(target, box, annotation.shape)
     clip = prof.roi_clip if roi_clip is None else roi_clip
-    probability, raw, mask = lesion_from_probability(target, annotation, prof.threshold, clip)
+    probability, raw, mask = lesion_from_probability(
+        target,
+        annotation,
+        prof.threshold,
+        clip,
+        calibrate_image=image if prof.post.calibrate else None,
+    )
     if prof.post.active:
         mask = refine_mask(probability, annotation, prof.post, prof.threshold, clip, image)
     t2 = time.perf_counter()

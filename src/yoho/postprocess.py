@@ -7,6 +7,12 @@ from any click. What the physician gave is also known at test time, so it is use
 - `fill_holes`: a lesion is one solid region (scipy's binary_fill_holes);
 - `keep_seeded`: keep only the connected components that touch a lesion seed (a lesion
   circle, or with `complement` the area outside the ROI, which is lesion there);
+- `calibrate` (applied to the probability before anything else, `calibrate_to_clicks`): the
+  network's probability rescaled so that the clicked lesion reads 1 and tissue known to be
+  normal reads 0. A network trained for a minute on far more normal than lesion pixels draws
+  the right shape at the wrong level (a lesion at 0.4 is lost by a 0.5 threshold, at 0.55 it
+  is kept): without this step a rounding difference decides between a good mask and an empty
+  one.
 
 The threshold and the ROI clip stay the profile's (`Profile.threshold`, `Profile.roi_clip`);
 `Profile.post` says which of the steps above follow them (all off by default, as before).
@@ -22,13 +28,14 @@ from scipy import ndimage
 
 from yoho.annotation import Annotation, Circle
 
-__all__ = ["PostOptions", "refine_mask", "circles_mask"]
+__all__ = ["PostOptions", "refine_mask", "circles_mask", "calibrate_to_clicks", "click_evidence"]
 
 
 @dataclass(frozen=True)
 class PostOptions:
     """Which post-processing steps run (all off = the plain threshold + optional ROI clip)."""
 
+    calibrate: bool = False
     force_circles: bool = False
     fill_holes: bool = False
     keep_seeded: bool = False
@@ -51,6 +58,59 @@ def circles_mask(circles: list[Circle], shape: tuple[int, int]) -> np.ndarray:
     for c in circles:
         cv2.circle(canvas, (round(c.x), round(c.y)), max(1, round(c.r)), 1, -1)
     return canvas.astype(bool)
+
+
+def click_evidence(
+    ann: Annotation, image: np.ndarray | None = None, ring_fraction: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lesion, normal) pixels the physician's input vouches for, as (H, W) bool masks.
+
+    Lesion: the lesion circles (with `complement` also a ring just outside the ROI, which is
+    lesion there). Normal: the normal circles and, in the normal case, a ring just outside the
+    ROI. The ring is max(3 px, `ring_fraction` × the ROI's equivalent radius) wide and, when
+    `image` is given, limited to the endoscope's field of view (the black frame says nothing).
+    """
+    roi = ann.roi_mask()
+    radius = np.sqrt(max(1, int(roi.sum())) / np.pi)
+    width = max(3, round(ring_fraction * radius))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    ring = cv2.dilate(roi.astype(np.uint8), kernel).astype(bool) & ~roi
+    if image is not None:
+        from yoho.physician import field_of_view
+
+        ring &= field_of_view(image)
+    lesion = circles_mask(ann.lesion_circles, ann.shape)
+    normal = circles_mask(ann.normal_circles, ann.shape)
+    if ann.complement:
+        lesion |= ring
+    else:
+        normal |= ring
+    return lesion & ~normal, normal & ~lesion
+
+
+def calibrate_to_clicks(
+    lesion_prob: np.ndarray,
+    ann: Annotation,
+    image: np.ndarray | None = None,
+    min_separation: float = 0.1,
+) -> np.ndarray:
+    """Rescale a lesion probability so that the clicked evidence reads 1 (lesion) and 0 (normal).
+
+    q = clip((p − p_normal) / (p_lesion − p_normal), 0, 1) with p_lesion and p_normal the
+    medians of p over the pixels of `click_evidence`. A 0.5 threshold on q is the midpoint
+    between what the network says on known lesion and on known normal tissue. When the two
+    medians are less than `min_separation` apart (the network separates nothing) or either
+    side has no pixel, p is returned unchanged.
+    """
+    lesion, normal = click_evidence(ann, image)
+    if not lesion.any() or not normal.any():
+        return lesion_prob.astype(np.float32)
+    p_lesion = float(np.median(lesion_prob[lesion]))
+    p_normal = float(np.median(lesion_prob[normal]))
+    if p_lesion - p_normal < min_separation:
+        return lesion_prob.astype(np.float32)
+    scaled = (lesion_prob - p_normal) / (p_lesion - p_normal)
+    return np.clip(scaled, 0.0, 1.0).astype(np.float32)
 
 
 def _grabcut_refine(image, prob, mask, roi, lesion_seeds, normal_seeds, ann, opt) -> np.ndarray:

@@ -87,15 +87,22 @@ def lesion_from_probability(
     annotation: Annotation,
     threshold: float = 0.5,
     roi_clip: bool = False,
+    calibrate_image: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lesion probability, raw lesion mask, clipped lesion mask).
 
     The clip keeps the learnt class inside the ROI: normally the lesion is cut to the ROI;
     with `complement` the normal tissue is, so everything outside the ROI becomes lesion.
+    `calibrate_image` (the original image): rescale the probability to the physician's clicks
+    first (`yoho.postprocess.calibrate_to_clicks`); None leaves it as the network gave it.
     """
     if target_prob.shape != annotation.shape:
         raise ValueError("probability map and annotation sizes differ")
     lesion_prob = 1.0 - target_prob if annotation.complement else target_prob
+    if calibrate_image is not None:
+        from yoho.postprocess import calibrate_to_clicks
+
+        lesion_prob = calibrate_to_clicks(lesion_prob, annotation, calibrate_image)
     raw = lesion_prob > threshold
     if not roi_clip:
         return lesion_prob.astype(np.float32), raw, raw

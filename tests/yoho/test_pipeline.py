@@ -12,7 +12,7 @@ from yoho.metrics import dice
 from yoho.physician import simulate_annotation
 from yoho.pipeline import TrainingCancelled, segment
 from yoho.predict import predict_target_probability
-from yoho.profiles import Phase, Profile, get_profile, register_profile
+from yoho.profiles import DEFAULT_PROFILE, Phase, Profile, get_profile, register_profile
 from yoho.synthetic import synthetic_endoscopy
 from yoho.train import load_checkpoint, resolve_device, save_checkpoint
 
@@ -118,5 +118,5 @@ def test_complement_image_is_segmented_by_inversion():
 def test_overfit_on_a_synthetic_image_reaches_dice_09():
     image, gt = synthetic_endoscopy(size=192, seed=11)
     ann = simulate_annotation(image, gt)
-    result = segment(image, ann, "cpu", seed=0)
+    result = segment(image, ann, DEFAULT_PROFILE, seed=0)
     assert dice(result.mask, gt) >= 0.9

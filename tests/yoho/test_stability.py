@@ -1,0 +1,112 @@
+"""Stability of the per-image training: calibration to the clicks, balanced loss, threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from yoho.annotation import Annotation, Circle, Roi
+from yoho.cli import app
+from yoho.losses import class_balanced_bce, masked_bce
+from yoho.metrics import dice
+from yoho.physician import simulate_annotation
+from yoho.pipeline import segment
+from yoho.postprocess import calibrate_to_clicks, click_evidence
+from yoho.profiles import DEFAULT_PROFILE
+from yoho.synthetic import synthetic_endoscopy
+from yoho.threads import default_threads, set_threads
+
+
+def _square_case():
+    gt = np.zeros((100, 100), bool)
+    gt[35:65, 35:65] = True
+    roi = np.array([[25, 25], [74, 25], [74, 74], [25, 74]], float)
+    ann = Annotation(
+        100, 100, Roi(polygons=[roi]),
+        lesion_circles=[Circle(50, 50, 6)], normal_circles=[Circle(10, 90, 5)],
+    )  # fmt: skip
+    return gt, ann
+
+
+def test_click_evidence_is_the_circles_and_a_ring_outside_the_roi():
+    gt, ann = _square_case()
+    lesion, normal = click_evidence(ann)
+    roi = ann.roi_mask()
+    assert lesion[50, 50] and not lesion[~roi].any()
+    assert normal[90, 10]  # the normal circle
+    assert normal[50, 22] and not normal[50, 10]  # a ring just outside the ROI, not beyond
+    assert not normal[roi].any()
+    assert not (lesion & normal).any()
+
+
+def test_calibration_turns_a_low_but_right_map_into_the_right_mask():
+    # The network drew the right shape at the wrong level: lesion 0.4, normal 0.05.
+    gt, ann = _square_case()
+    prob = np.where(gt, 0.4, 0.05).astype(np.float32)
+    assert not (prob > 0.5).any()  # a plain 0.5 threshold loses the lesion entirely
+    q = calibrate_to_clicks(prob, ann)
+    assert q.min() == 0.0 and q.max() == 1.0
+    assert np.array_equal(q > 0.5, gt)
+    # A level shift of the whole map changes nothing after calibration.
+    assert np.allclose(calibrate_to_clicks(prob + 0.3, ann), q, atol=1e-6)
+
+
+def test_calibration_leaves_a_map_that_separates_nothing_alone():
+    _, ann = _square_case()
+    flat = np.full((100, 100), 0.4, np.float32)
+    assert np.array_equal(calibrate_to_clicks(flat, ann), flat)
+
+
+def test_class_balanced_bce_gives_each_class_half_the_loss():
+    logit = torch.tensor([[0.0, 0.0, 0.0, 0.0, 2.0]])
+    target = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0]])
+    valid = torch.ones_like(target)
+    ln2 = float(np.log(2.0))
+    neg = (3 * ln2 + float(np.log1p(np.exp(2.0)))) / 4
+    assert float(class_balanced_bce(logit, target, valid)) == pytest.approx((ln2 + neg) / 2)
+    assert float(masked_bce(logit, target, valid)) == pytest.approx((4 * ln2 + np.log1p(np.e**2)) / 5)
+    # Ignored pixels count for nothing; one class alone is its own mean.
+    valid = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0]])
+    assert float(class_balanced_bce(logit, target, valid)) == pytest.approx(ln2)
+
+
+def test_default_threads_follow_omp_num_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert default_threads() >= 1
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    for bad in (0, -2, 1.5):
+        with pytest.raises(ValueError, match="--threads"):
+            set_threads(bad)
+
+
+@pytest.mark.parametrize(
+    "command", [["segment"], ["render-preview"], ["evaluate"], ["sweep"], ["serve"]]
+)
+def test_every_training_command_takes_threads(command):
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "--threads" in result.output
+
+
+@pytest.mark.slow
+def test_one_and_two_threads_give_the_same_mask():
+    image, gt = synthetic_endoscopy(size=192, seed=11)
+    ann = simulate_annotation(image, gt)
+    before = torch.get_num_threads()
+    masks = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            masks.append(segment(image, ann, DEFAULT_PROFILE, seed=0).mask)
+    finally:
+        torch.set_num_threads(before)
+    assert dice(masks[0], masks[1]) >= 0.98
+    assert dice(masks[0], gt) >= 0.9
