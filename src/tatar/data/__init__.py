@@ -1,0 +1,1 @@
+"""Dataset preparation: official label files -> training-record JSONL (`tatar data prepare`)."""
