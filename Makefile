@@ -1,5 +1,7 @@
 # The two set-up commands of the README are `make demo` and `make test`; each runs `setup`
-# first when the environment is missing or older than the project files.
+# first when the environment is missing or older than the project files. `setup` only builds
+# .venv: it never touches the system (no apt-get, no sudo). Chromium for the browser tests is
+# the system's if there is one; CI installs it in .ci/run.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -12,12 +14,14 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt scripts/install-browser.sh
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || { \
+	  $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	    echo "make setup: $(PYTHON) is older than Python 3.11, which the pinned versions need (make PYTHON=python3.11)" >&2; exit 1; }; \
+	  $(PYTHON) -m venv $(VENV); }
 	$(PIP) install --upgrade --quiet pip
 	$(PIP) install --quiet $(TORCH)
 	$(PIP) install --quiet -c constraints.txt -e '.[all,dev]'
-	bash scripts/install-browser.sh
 	touch $(STAMP)
 
 demo: setup

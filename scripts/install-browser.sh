@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Chromium for the Playwright browser tests of the YOHO web tool. Playwright's own browser
-# download is not used: the tests drive the system Chromium at /usr/bin/chromium.
+# Chromium for the Playwright browser tests of the YOHO web tool, for CI (.ci/run runs it;
+# `make setup` does not: it never changes the system). Playwright's own browser download is not
+# used: the tests drive the system Chromium at /usr/bin/chromium. Never fails: without Chromium
+# the browser tests are skipped with the reason.
 set -uo pipefail
 if [ -x /usr/bin/chromium ]; then
   exit 0
