@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# MKL reads its reproducibility mode when it first runs: set it before any test computes, as
+# the yoho command line does at start-up (yoho.threads).
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
 

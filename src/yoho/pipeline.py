@@ -16,6 +16,7 @@ from yoho.postprocess import refine_mask
 from yoho.predict import SegmentationResult, lesion_from_probability, predict_target_probability
 from yoho.profiles import DEFAULT_PROFILE, Profile, get_profile
 from yoho.roi_crop import crop_for_training, paste_probability
+from yoho.threads import thread_invariant_math
 from yoho.train import ProgressFn, StopFn, TrainingCancelled, resolve_device, train
 
 __all__ = ["segment", "SegmentationResult", "TrainingCancelled"]
@@ -61,6 +62,14 @@ def segment(
         )
     validate_annotation(annotation, image.shape)
     dev = resolve_device(device)
+    invariant = thread_invariant_math(prof.thread_invariant and dev.type == "cpu")
+    with invariant:
+        return _segment(image, annotation, prof, seed, dev, progress, should_stop, weights,
+                        roi_clip, keep_model)  # fmt: skip
+
+
+def _segment(image, annotation, prof, seed, dev, progress, should_stop, weights, roi_clip,
+             keep_model) -> SegmentationResult:  # fmt: skip
     t0 = time.perf_counter()
     # Optionally train on the ROI's neighbourhood only (more pixels on the lesion).
     work_image, work_ann, box = crop_for_training(image, annotation, prof.roi_crop)

@@ -52,6 +52,9 @@ class Profile:
     tta_flip: average the prediction over horizontal/vertical flips.
     amp, channels_last: used only where the device supports them (CUDA).
     workers: DataLoader worker processes for rendering (0 = in the training process).
+    thread_invariant: on CPU, math whose bits do not depend on the thread count (oneDNN off,
+        MKL in strict reproducible mode; `yoho.threads.thread_invariant_math`): the same seed
+        gives the same mask on 1 or 16 threads, at about 1.9× the step time here.
     roi_crop: train and predict on the ROI's bounding box grown by this fraction of its larger
         side on each side (`yoho.roi_crop`); None = the whole image (the authors).
     post: post-processing after threshold and ROI clip (`yoho.postprocess`; off by default).
@@ -79,6 +82,7 @@ class Profile:
     ema_decay: float | None = None
     post: PostOptions = field(default_factory=PostOptions)
     roi_crop: float | None = None
+    thread_invariant: bool = False
 
     @property
     def epochs(self) -> int:

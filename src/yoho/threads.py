@@ -7,15 +7,30 @@ use, or `OMP_NUM_THREADS` when the user set it), and the command line asks OpenM
 threads sleep (`OMP_WAIT_POLICY=PASSIVE`, unless the user chose a policy), so a busy machine
 slows a job by its share of the cores.
 
-The training result does not depend on the thread count beyond floating-point noise
-(`tests/yoho/test_stability.py`), so the default may differ between machines.
+Parallel reductions add in an order that depends on the thread count, so two thread counts
+give networks that differ in the last bits and, after a hundred steps, in their masks. The
+calibration of `yoho.postprocess` keeps the *quality* the same; `thread_invariant_math` (the
+profile switch `thread_invariant`, `--reproducible` on the command line) makes the bits the
+same: oneDNN (whose convolution gradients split their sums by thread) is switched off, so
+convolutions run as im2col + MKL GEMM, and MKL runs in strict conditional-numerical-
+reproducibility mode (`MKL_CBWR=AUTO,STRICT`: GEMM results independent of the thread count).
+MKL reads that variable when it first runs, so it is set by the command line at start-up;
+a library user who set nothing gets it set here before the first training step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 
-__all__ = ["available_cores", "default_threads", "set_threads", "prefer_sleeping_threads"]
+__all__ = [
+    "available_cores",
+    "default_threads",
+    "set_threads",
+    "prefer_sleeping_threads",
+    "thread_invariant_math",
+]
 
 
 def available_cores() -> int:
@@ -47,5 +62,37 @@ def set_threads(threads: int | None = None) -> int:
 
 
 def prefer_sleeping_threads() -> None:
-    """Ask OpenMP to put idle threads to sleep; only effective before torch is imported."""
+    """Ask OpenMP to let idle threads sleep and MKL to be thread-count reproducible.
+
+    Effective only before torch is imported (OpenMP) or first computes (MKL); the command line
+    calls it first thing. Strict reproducible mode costs MKL's GEMM nothing measurable here and
+    matters only where oneDNN is off (`thread_invariant_math`).
+    """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+
+
+@contextlib.contextmanager
+def thread_invariant_math(enabled: bool = True):
+    """Within the block, CPU results do not depend on torch's thread count (see above).
+
+    Tested to be bit-identical on 1 and 2 threads with torch's x86 builds (MKL); elsewhere
+    (no MKL, e.g. ARM) oneDNN is still switched off but bit-identity is not promised.
+    """
+    if not enabled:
+        yield
+        return
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+    import torch
+
+    with warnings.catch_warnings():
+        # flags() also re-sets oneDNN's TF32 switch, which warns on builds without Intel GPUs.
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+        context = torch.backends.mkldnn.flags(enabled=False)
+        context.__enter__()
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+            context.__exit__(None, None, None)

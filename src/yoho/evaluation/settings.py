@@ -114,6 +114,11 @@ ABLATIONS = {
         _render(original_views=1),
     ),
     "no_tta": ("no flip test-time augmentation", lambda p: dataclasses.replace(p, tta_flip=False)),
+    # Not an ablation but a switch of the same kind: identical bits on any thread count.
+    "thread_invariant": (
+        "CPU math independent of the thread count (`--reproducible`)",
+        lambda p: dataclasses.replace(p, thread_invariant=True),
+    ),
 }
 
 
