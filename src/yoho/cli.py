@@ -9,6 +9,7 @@ from yoho.threads import prefer_sleeping_threads
 prefer_sleeping_threads()  # before torch is imported by any command
 
 from yoho import __version__  # noqa: E402
+from yoho.cli_group import OneLineErrorGroup  # noqa: E402
 from yoho.commands import register  # noqa: E402
 from yoho.web.cli import serve_cmd  # noqa: E402
 
@@ -19,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=OneLineErrorGroup,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -9,6 +10,8 @@ import os
 from pathlib import Path
 
 import typer
+
+from yoho.choices import DEFAULT_PROFILE, Device, ProfileName
 
 __all__ = ["register"]
 
@@ -56,10 +59,12 @@ def segment_cmd(
     image: Path = typer.Argument(..., help="Image to segment (any format OpenCV reads)."),
     annotation: Path = typer.Option(..., "--annotation", "-a", help="Annotation JSON."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    profile: str = typer.Option("cpu", "--profile", "-p", help="Training profile."),
+    profile: ProfileName = typer.Option(
+        DEFAULT_PROFILE, "--profile", "-p", help="Training profile."
+    ),
     gt: Path | None = typer.Option(None, "--gt", help="Ground-truth mask: report Dice."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda, mps (default: best)."),
+    device: Device = typer.Option("auto", "--device", help="Torch device (auto: the best here)."),
     weights: Path | None = typer.Option(
         None, "--weights", help="Local ImageNet state dict for the ResNet encoder."
     ),
@@ -73,6 +78,11 @@ def segment_cmd(
     force: bool = typer.Option(False, "--force", help="Recompute even if DIR holds this result."),
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for torch (default: the cores this process may use)."
+    ),
+    reproducible: bool = typer.Option(
+        False,
+        "--reproducible",
+        help="The same mask on any thread count (CPU math ~1.9x slower; docs/yoho.md).",
     ),
 ) -> None:
     """Train a network on IMAGE alone and write its lesion mask, overlay and summary."""
@@ -89,9 +99,16 @@ def segment_cmd(
 
     if weights is not None and imagenet_download:
         raise ValueError("give either --weights or --imagenet-download, not both")
+    from yoho.device import check_device
+    from yoho.io import check_output_folder
+
     prof = get_profile(profile)
+    if reproducible:
+        prof = dataclasses.replace(prof, thread_invariant=True)
+    check_device(device)
     img = read_image(image)
     ann = load_annotation(annotation, img.shape)
+    check_output_folder(out)  # before training, not after it
     truth = read_mask(gt, img.shape[:2]) if gt is not None else None
     key = _fingerprint(
         image, annotation, prof.to_dict(), seed, str(weights), imagenet_download, roi_clip, str(gt)
@@ -166,11 +183,12 @@ def simulate_cmd(
 ) -> None:
     """Make an annotation from a ground-truth mask (simulated physician, oracle protocol)."""
     from yoho.annotation import save_annotation
-    from yoho.io import read_image, read_mask
+    from yoho.io import check_output_file, read_image, read_mask
     from yoho.physician import MAX_SIDE, OracleOptions, simulate_annotation
 
     if lesion_circles < 1 or normal_circles < 0 or margin_factor < 0:
         raise ValueError("need --lesion-circles >= 1, --normal-circles >= 0, --margin-factor >= 0")
+    check_output_file(out)
     img = read_image(image)
     mask = read_mask(gt, img.shape[:2])
     if max(img.shape[:2]) > MAX_SIDE:
@@ -198,7 +216,9 @@ def preview_cmd(
     image: Path = typer.Argument(..., help="Image file."),
     annotation: Path = typer.Option(..., "--annotation", "-a", help="Annotation JSON."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    profile: str = typer.Option("cpu", "--profile", "-p", help="Profile (size, switches)."),
+    profile: ProfileName = typer.Option(
+        DEFAULT_PROFILE, "--profile", "-p", help="Profile (size, switches)."
+    ),
     count: int = typer.Option(11, "--count", "-n", help="Rendered samples to show."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     threads: int | None = typer.Option(
@@ -217,9 +237,12 @@ def preview_cmd(
 
     if count < 1:
         raise ValueError("--count must be at least 1")
+    from yoho.io import check_output_folder
+
     prof = get_profile(profile)
     img = read_image(image)
     ann = load_annotation(annotation, img.shape)
+    check_output_folder(out)
     ds = RenderedDataset(img, ann, prof.input_size, prof.length, seed, prof.render)
     indices = list(range(min(count, len(ds) - 1))) + [len(ds) - 1]
     samples = []
@@ -244,7 +267,9 @@ def labelme_cmd(
 ) -> None:
     """Make an annotation from a labelme ROI polygon plus circles given as X,Y,R."""
     from yoho.annotation import Annotation, labelme_roi, save_annotation, validate_annotation
+    from yoho.io import check_output_file
 
+    check_output_file(out)
     roi, (height, width), image_path = labelme_roi(labelme, label)
     if image_path:
         image_path = os.path.relpath(labelme.parent / image_path, out.parent)

@@ -23,6 +23,8 @@ __all__ = [
     "write_json",
     "write_bytes",
     "write_text",
+    "check_output_folder",
+    "check_output_file",
 ]
 
 
@@ -81,6 +83,42 @@ def read_probability(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndar
     if data is None or data.shape != tuple(shape[:2]):
         raise ValueError(f"{path}: not a probability map of a {shape[1]}x{shape[0]} image")
     return data.astype(np.float32) / 255.0
+
+
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """Make sure `path` is (or can become) a writable folder, before any long work starts.
+
+    Creates it (and its parents); raises ValueError naming the path when it is a file, lies
+    under a file, or cannot be written to.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path}: exists and is not a folder (the output must be a folder)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(
+            f"{path}: cannot create this folder (a part of the path is a file)"
+        ) from None
+    except PermissionError:
+        raise ValueError(f"{path}: cannot create this folder (permission denied)") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{path}: the folder is not writable")
+    return path
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """Make sure `path` can be written as a file (not a folder; its folder writable)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; give the name of the file to write")
+    for ancestor in path.parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise ValueError(f"{path}: cannot create this file (a part of the path is a file)")
+            break
+    check_output_folder(path.parent)
+    return path
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

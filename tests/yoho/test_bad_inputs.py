@@ -20,6 +20,7 @@ from yoho.annotation import (
     load_annotation,
     validate_annotation,
 )
+from yoho.choices import PROFILE_NAMES
 from yoho.cli import app
 from yoho.io import read_image, read_mask, write_png
 from yoho.render.bank import radius_ladder
@@ -288,3 +289,235 @@ def test_simulate_annotation_cli_says_when_it_downscales(files, tmp_path, monkey
     assert result.exit_code == 0, result.output
     assert "annotating a copy scaled to 64 px" in result.output
     assert json.loads(out.read_text())["protocol"]["working_size"] == [64, 64]
+
+
+# -- evaluation: locked output folder, damaged results, datasets --------------------------------
+
+
+def make_dataset(root, n=2, size=96, bom=False):
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    lines = ["image,mask"]
+    for i in range(n):
+        image, mask = synthetic_endoscopy(size=size, seed=10 + i)
+        write_png(root / "images" / f"img{i}.png", image)
+        write_png(root / "masks" / f"img{i}.png", mask)
+        lines.append(f"images/img{i}.png,masks/img{i}.png")
+    text = "\n".join(lines) + "\n"
+    (root / "labels.csv").write_bytes(("\ufeff" if bom else "").encode() + text.encode())
+    return root
+
+
+def evaluate(root, out, *extra):
+    args = ["evaluate", "--data", str(root), "--out", str(out), "--methods", "roi", *extra]
+    return cli.invoke(app, [str(a) for a in args])
+
+
+def test_labels_csv_with_a_byte_order_mark_is_read(tmp_path):
+    from yoho.evaluation.dataset import load_dataset
+
+    root = make_dataset(tmp_path / "d", bom=True)
+    assert [item.name for item in load_dataset(root)] == ["img0", "img1"]
+
+
+def test_a_second_evaluate_into_a_locked_folder_stops_with_one_line(tmp_path):
+    from yoho.lock import folder_lock
+
+    root = make_dataset(tmp_path / "d")
+    out = tmp_path / "out"
+    with folder_lock(out, "yoho evaluate (the first run)"):
+        result = evaluate(root, out)
+        one_line_error(result, str(out), "another run is writing to this folder", "first run")
+        assert not (out / "results.csv").exists()
+        sweep = cli.invoke(
+            app, ["sweep", "--data", str(root), "--out", str(out), "--methods", "roi"]
+        )
+        one_line_error(sweep, "another run is writing to this folder")
+    result = evaluate(root, out)  # released: the next run goes ahead
+    assert result.exit_code == 0, result.output
+
+
+def test_the_lock_is_free_again_after_a_failed_run(tmp_path):
+    out = tmp_path / "out"
+    result = evaluate(tmp_path / "missing", out)
+    assert result.exit_code == 2
+    from yoho.lock import folder_lock
+
+    with folder_lock(out):
+        pass
+
+
+def test_damaged_result_rows_are_named_and_recomputed(tmp_path):
+    from yoho.evaluation.store import ResultStore
+
+    root = make_dataset(tmp_path / "d", n=3)
+    out = tmp_path / "out"
+    assert evaluate(root, out).exit_code == 0
+    csv_path = out / "results.csv"
+    lines = csv_path.read_text().splitlines()
+    assert len(lines) == 4
+    header = lines[0].split(",")
+    dice = header.index("dice")
+    lines[1] = lines[1][: len(lines[1]) // 3]  # cut mid-line (cells missing)
+    cells = lines[2].split(",")
+    cells[dice] = "abc"  # not a number
+    lines[2] = ",".join(cells)
+    cells = lines[3].split(",")
+    cells[dice] = ""  # a finished row without its Dice
+    lines[3] = ",".join(cells)
+    csv_path.write_text("\n".join(lines) + "\n")
+
+    store = ResultStore(csv_path)
+    assert store.rows == {}
+    assert [w.split(": ")[0] for w in store.warnings] == [f"{csv_path}:{n}" for n in (2, 3, 4)]
+    assert "cut short" in store.warnings[0] and "'abc' is not a number" in store.warnings[1]
+    assert "without its Dice" in store.warnings[2]
+
+    result = evaluate(root, out)
+    assert result.exit_code == 0, result.output
+    assert "0 finished before, 3 to run" in result.output
+    assert f"warning: {csv_path}:2: the row is cut short" in result.output
+    assert len(ResultStore(csv_path).rows) == 3 and not ResultStore(csv_path).warnings
+
+
+# -- output paths are checked before any work ------------------------------------------------------
+
+
+def test_segment_into_an_existing_file_fails_before_training(files, tmp_path, monkeypatch):
+    import yoho.pipeline
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(yoho.pipeline, "segment", no_training)
+    ann = tmp_path / "a.json"
+    assert (
+        cli.invoke(
+            app,
+            ["simulate-annotation", str(files / "img.png"), "--gt", str(files / "gt.png"),
+             "-o", str(ann)],
+        ).exit_code
+        == 0
+    )  # fmt: skip
+    target = tmp_path / "result.png"
+    target.write_text("x")
+    args = ["segment", str(files / "img.png"), "-a", str(ann), "-p", "tiny", "-o"]
+    one_line_error(cli.invoke(app, [*args, str(target)]), "result.png: exists and is not a folder")
+    one_line_error(cli.invoke(app, [*args, str(target / "sub")]), "a part of the path is a file")
+
+
+@pytest.mark.parametrize("command", ["simulate-annotation", "import-labelme"])
+def test_annotation_output_naming_a_folder_or_a_path_under_a_file(files, tmp_path, command):
+    if command == "simulate-annotation":
+        args = ["simulate-annotation", str(files / "img.png"), "--gt", str(files / "gt.png")]
+    else:
+        args = ["import-labelme", _labelme(tmp_path), "--lesion", "50,50,5"]
+    one_line_error(cli.invoke(app, [*args, "-o", str(tmp_path)]), "is a folder")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_line_error(
+        cli.invoke(app, [*args, "-o", str(blocker / "a.json")]), "a part of the path is a file"
+    )
+
+
+def test_evaluate_out_naming_a_file(tmp_path):
+    root = make_dataset(tmp_path / "d", n=1)
+    target = tmp_path / "out.txt"
+    target.write_text("x")
+    one_line_error(evaluate(root, target), "out.txt: exists and is not a folder")
+
+
+def test_cuda_without_a_gpu_is_one_line_before_any_work(files, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    ann = tmp_path / "a.json"
+    cli.invoke(
+        app,
+        ["simulate-annotation", str(files / "img.png"), "--gt", str(files / "gt.png"),
+         "-o", str(ann)],
+    )  # fmt: skip
+    result = cli.invoke(
+        app,
+        ["segment", str(files / "img.png"), "-a", str(ann), "-o", str(tmp_path / "o"),
+         "--device", "cuda"],
+    )  # fmt: skip
+    one_line_error(result, "--device cuda: ", "use --device cpu")
+    root = make_dataset(tmp_path / "d", n=1)
+    result = cli.invoke(
+        app,
+        ["evaluate", "--data", str(root), "--out", str(tmp_path / "e"), "--methods", "yoho",
+         "--device", "cuda"],
+    )  # fmt: skip
+    one_line_error(result, "--device cuda: ")
+
+
+# -- the command line: choices, -h, progress in logs ----------------------------------------------
+
+
+PROFILES_SHOWN = "|".join(PROFILE_NAMES)
+
+
+@pytest.mark.parametrize(
+    "command,option,values",
+    [
+        ("segment", "--device", "auto|cpu|cuda|mps"),
+        ("segment", "--profile", PROFILES_SHOWN),
+        ("render-preview", "--profile", PROFILES_SHOWN),
+        ("evaluate", "--engine", "local|ray"),
+        ("evaluate", "--device", "auto|cpu|cuda|mps"),
+        ("sweep", "--profile", PROFILES_SHOWN),
+        ("serve", "--device", "auto|cpu|cuda|mps"),
+    ],
+)
+def test_fixed_choices_are_listed_in_help_and_enforced(command, option, values):
+    result = cli.invoke(app, [command, "-h"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert option in result.output and values in result.output, result.output
+    wrong = cli.invoke(app, [command, option, "nonsense"])
+    assert wrong.exit_code == 2 and "is not one of" in wrong.output
+
+
+def test_profile_choices_match_the_registered_profiles():
+    import subprocess
+    import sys
+
+    # A fresh interpreter: other tests register profiles of their own in this one.
+    code = "from yoho.profiles import profile_names; print(','.join(profile_names()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert sorted(PROFILE_NAMES) == out.stdout.strip().split(",")
+
+
+def test_short_help_option_works_everywhere():
+    for args in ([], ["segment"], ["evaluate"], ["serve"]):
+        result = cli.invoke(app, [*args, "-h"])
+        assert result.exit_code == 0 and "Usage" in result.output, (args, result.output)
+
+
+def test_plain_progress_lines_every_ten_percent_or_thirty_seconds():
+    from yoho.console import PlainProgress
+
+    lines: list[str] = []
+    now = [0.0]
+    bar = PlainProgress("train", 100, "steps", echo=lines.append, clock=lambda: now[0])
+    for step in range(1, 101):
+        now[0] += 0.1
+        bar.update(step, text=f"loss {1 / step:.2f}")
+    assert len(lines) == 10 and lines[0].startswith("train: 10/100 steps (10%), 0:00:01 elapsed")
+    assert lines[-1].startswith("train: 100/100 steps (100%)")
+    lines.clear()
+    slow = PlainProgress("evaluate", 1000, echo=lines.append, clock=lambda: now[0])
+    for item in range(1, 4):
+        now[0] += 31
+        slow.update(item)
+    assert len(lines) == 3 and "about" in lines[0]  # a line every 30 s, with the time left
+
+
+def test_evaluate_prints_plain_progress_lines_when_not_on_a_terminal(tmp_path):
+    root = make_dataset(tmp_path / "d", n=2)
+    result = evaluate(root, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    progress = [line for line in result.output.splitlines() if line.startswith("evaluate: ")]
+    assert progress[0].startswith("evaluate: 1/2 (50%)") and "roi=" in progress[0]
+    assert progress[-1].startswith("evaluate: 2/2 (100%)")

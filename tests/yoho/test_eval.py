@@ -345,9 +345,9 @@ def test_cli_evaluate_resume_and_sweep(tmp_path):
     "extra,message",
     [
         (["--methods", "yoho,snake"], "unknown method(s) snake"),
-        (["--profile", "nope"], "unknown profile 'nope'"),
+        (["--profile", "nope"], "'nope' is not one of 'cpu'"),
         (["--ablations", "no_edges"], "unknown ablation(s) no_edges"),
-        (["--engine", "spark"], "--engine must be one of local, ray"),
+        (["--engine", "spark"], "'spark' is not one of 'local', 'ray'"),
         (["--lesion-circles", "0"], "at least one lesion circle"),
         (["--subset", "missing.txt"], "subset file not found"),
     ],

@@ -25,7 +25,7 @@ def test_serve_reports_bad_options_in_one_line(tmp_path):
     results = ["--results", str(tmp_path / "results")]
     for args, message in [
         (["--data", str(tmp_path / "missing")], "data folder not found"),
-        (["--profile", "huge"], "unknown profile 'huge'"),
+        (["--profile", "huge"], "'huge' is not one of 'cpu'"),
         (["--workers", "0"], "--workers must be at least 1"),
         (["--max-upload-mb", "0"], "must be positive"),
         (["--port", "70000"], "port 70000 is not between 1 and 65535"),

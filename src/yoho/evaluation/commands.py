@@ -8,11 +8,12 @@ from pathlib import Path
 
 import typer
 
+from yoho.choices import DEFAULT_PROFILE, Device, Engine, ProfileName
 from yoho.commands import _clean_errors
+from yoho.lock import locks_out_folder
 
 __all__ = ["evaluate_cmd", "sweep_cmd", "DEFAULT_PROFILE"]
 
-DEFAULT_PROFILE = "cpu_tuned"
 ENGINES = ("local", "ray")
 
 
@@ -41,15 +42,7 @@ def _run(
     gpus_per_job: float,
     torch_threads: int | None = None,
 ) -> tuple:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
+    from yoho.console import items_bar
     from yoho.evaluation.dataset import load_dataset
     from yoho.evaluation.methods import parse_methods
     from yoho.evaluation.runner import pending_jobs, run_local
@@ -58,13 +51,25 @@ def _run(
 
     if engine not in ENGINES:
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if torch_threads is not None and torch_threads < 1:
+        raise ValueError(f"--threads must be a positive integer, got {torch_threads}")
+    if torch_threads is None and engine == "local":
+        from yoho.threads import default_threads
+
+        torch_threads = default_threads()
     if not 0 <= mask_threshold <= 254:
         raise ValueError(f"--mask-threshold must lie in [0, 254], got {mask_threshold}")
     items = load_dataset(data, subset, limit)
     ablations = parse_ablations(ablations_text)
     methods = parse_methods(methods_text, profile, ablations, seed, device)
+    if any(m.kind == "yoho" for m in methods):
+        from yoho.device import check_device
+
+        check_device(device)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(out / "results.csv")
+    for warning in store.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     jobs = []
     for setting in settings:
         jobs += pending_jobs(
@@ -78,16 +83,7 @@ def _run(
     )
     failed = 0
     if jobs:
-        columns = (
-            TextColumn("[bold]evaluate"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[last]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns) as bar:
-            task = bar.add_task("images", total=len(jobs), last="")
+        with items_bar("evaluate", len(jobs)) as advance:
 
             def progress(name: str, rows: list[dict]) -> None:
                 text = " ".join(
@@ -95,7 +91,7 @@ def _run(
                     + ("ERR" if r["error"] else f"{r['dice']:.3f}")
                     for r in rows
                 )
-                bar.update(task, advance=1, last=f"{name[:10]} {text}")
+                advance(f"{name[:10]} {text}")
 
             if engine == "ray":
                 from yoho.evaluation.ray_engine import run_ray
@@ -110,16 +106,19 @@ def _run(
 
 
 @_clean_errors
+@locks_out_folder
 def evaluate_cmd(
     data: Path = typer.Option(..., "--data", help="Folder with images/, masks/ [labels.csv]."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (resumable)."),
-    profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p", help="YOHO profile."),
+    profile: ProfileName = typer.Option(DEFAULT_PROFILE, "--profile", "-p", help="YOHO profile."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N images."),
     subset: str | None = typer.Option(
         None, "--subset", help="every4, all, or a file with one image name per line."
     ),
     methods: str = typer.Option(
-        "yoho,roi,grabcut,random_walker", "--methods", help="Comma-separated methods."
+        "yoho,roi,grabcut,random_walker,trainable",
+        "--methods",
+        help="Comma-separated: yoho and baselines (roi, grabcut, random_walker, ...).",
     ),
     margin: float = typer.Option(0.15, "--margin", help="Simulated physician's margin factor."),
     lesion_circles: int = typer.Option(3, "--lesion-circles", help="Lesion circles clicked."),
@@ -131,8 +130,8 @@ def evaluate_cmd(
         None, "--ablations", help="YOHO ablations, comma-separated (see docs)."
     ),
     seed: int = typer.Option(0, "--seed", help="YOHO training seed."),
-    device: str | None = typer.Option("cpu", "--device", help="cpu, cuda, mps."),
-    engine: str = typer.Option("local", "--engine", help="local (default) or ray."),
+    device: Device = typer.Option("cpu", "--device", help="Torch device for YOHO."),
+    engine: Engine = typer.Option("local", "--engine", help="Run images here or on Ray."),
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="Existing Ray cluster (default: start a local Ray)."
     ),
@@ -140,8 +139,15 @@ def evaluate_cmd(
     gpus_per_job: float = typer.Option(0.0, "--gpus-per-job", help="Ray: GPUs per image."),
     torch_threads: int | None = typer.Option(
         None,
+        "--threads",
         "--torch-threads",
-        help="torch threads per image (default: torch's; Ray: CPUs per job).",
+        help="CPU threads for torch per image (default: the cores this process may use; "
+        "Ray: the CPUs per job).",
+    ),
+    reproducible: bool = typer.Option(
+        False,
+        "--reproducible",
+        help="YOHO gives the same mask on any thread count (ablation thread_invariant).",
     ),
     variants: str | None = typer.Option(
         None,
@@ -166,6 +172,8 @@ def evaluate_cmd(
                 f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}"
             )
 
+    if reproducible:
+        ablations = ",".join(filter(None, [ablations, "thread_invariant"]))
     setting = ProtocolSetting(margin, lesion_circles, normal_circles)
     items, specs, store, failed = _run(
         data, out, [setting], methods, profile, ablations, subset, limit, mask_threshold, seed,
@@ -191,22 +199,33 @@ def evaluate_cmd(
 
 
 @_clean_errors
+@locks_out_folder
 def sweep_cmd(
     data: Path = typer.Option(..., "--data", help="Folder with images/, masks/ [labels.csv]."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (resumable)."),
     margins: str = typer.Option("0.15,0.3,0.5", "--margins", help="Margin factors."),
     lesion_circles: str = typer.Option("1,3", "--lesion-circles", help="Lesion circle counts."),
-    methods: str = typer.Option("roi,grabcut,random_walker", "--methods", help="Methods."),
-    profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p", help="YOHO profile."),
+    methods: str = typer.Option(
+        "roi,grabcut,random_walker",
+        "--methods",
+        help="Comma-separated: yoho and baselines (roi, grabcut, random_walker, ...).",
+    ),
+    profile: ProfileName = typer.Option(DEFAULT_PROFILE, "--profile", "-p", help="YOHO profile."),
     subset: str | None = typer.Option("every4", "--subset", help="every4, all, or a file."),
     limit: int | None = typer.Option(20, "--limit", help="Only the first N images."),
     mask_threshold: int = typer.Option(127, "--mask-threshold", help="Lesion = mask > this."),
     ablations: str | None = typer.Option(None, "--ablations", help="YOHO ablations."),
     seed: int = typer.Option(0, "--seed", help="YOHO training seed."),
-    device: str | None = typer.Option("cpu", "--device", help="cpu, cuda, mps."),
-    engine: str = typer.Option("local", "--engine", help="local (default) or ray."),
+    device: Device = typer.Option("cpu", "--device", help="Torch device for YOHO."),
+    engine: Engine = typer.Option("local", "--engine", help="Run images here or on Ray."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Existing Ray cluster."),
     cpus_per_job: float = typer.Option(1.0, "--cpus-per-job", help="Ray: CPUs per image."),
+    torch_threads: int | None = typer.Option(
+        None,
+        "--threads",
+        help="CPU threads for torch per image (default: the cores this process may use; "
+        "Ray: the CPUs per job).",
+    ),
 ) -> None:
     """Protocol sweep: every margin × lesion-circle setting; writes sweep.md (Dice table)."""
     from yoho.evaluation.settings import ProtocolSetting
@@ -222,7 +241,7 @@ def sweep_cmd(
         raise ValueError("the sweep has no setting")
     _, _, store, failed = _run(
         data, out, settings, methods, profile, ablations, subset, limit, mask_threshold, seed,
-        device, engine, ray_address, cpus_per_job, 0.0,
+        device, engine, ray_address, cpus_per_job, 0.0, torch_threads,
     )  # fmt: skip
     found = {r["setting"] for r in store.select()}
     ordered = [s.label for s in settings] + sorted(found - {s.label for s in settings})

@@ -31,7 +31,8 @@ class Item:
 
 
 def _from_labels(root: Path, labels: Path) -> list[Item]:
-    with labels.open(newline="", encoding="utf-8") as handle:
+    # utf-8-sig: spreadsheet programs save CSV with a byte-order mark before "image".
+    with labels.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"image", "mask"} <= set(reader.fieldnames):
             raise ValueError(f"{labels}: needs the columns 'image' and 'mask'")

@@ -36,21 +36,63 @@ def _parse(row: dict[str, str]) -> dict:
     return out
 
 
+def _damage(row: dict, fields: list[str]) -> str | None:
+    """Why a row read back from the file cannot be trusted, or None when it can."""
+    if None in row:  # csv puts surplus cells under the key None
+        return f"{len(fields) + len(row[None])} cells where the header has {len(fields)}"
+    missing = [key for key in fields if row.get(key) is None]
+    if missing:
+        return f"the row is cut short ({len(fields) - len(missing)} of {len(fields)} cells)"
+    for key in ("image", "setting", "method"):
+        if not row.get(key):
+            return f"empty {key}"
+    for key in NUMERIC & set(fields):
+        value = row[key]
+        if value == "":
+            continue
+        try:
+            float(value)
+        except ValueError:
+            return f"{key} {value[:20]!r} is not a number"
+    if not row.get("error") and "dice" in fields and row.get("dice") == "":
+        return "a finished row without its Dice"
+    return None
+
+
 class ResultStore:
-    """Rows keyed by (image, setting, method), kept in `path` (CSV)."""
+    """Rows keyed by (image, setting, method), kept in `path` (CSV).
+
+    Rows read back are checked: one cut short (a crash mid-write of an older version, an
+    editor), with surplus or non-numeric cells, or finished without a Dice is not trusted. It
+    is dropped, so that its (image, setting, method) runs again, and `warnings` names it as
+    `file:line`.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.rows: dict[tuple[str, str, str], dict] = {}
+        self.warnings: list[str] = []
         if self.path.is_file():
-            with self.path.open(newline="", encoding="utf-8") as handle:
+            # utf-8-sig: a file saved by a spreadsheet program starts with a byte-order mark.
+            with self.path.open(newline="", encoding="utf-8-sig") as handle:
                 reader = csv.DictReader(handle)
-                missing = {"image", "setting", "method"} - set(reader.fieldnames or ())
+                fields = list(reader.fieldnames or ())
+                missing = {"image", "setting", "method"} - set(fields)
                 if missing:
                     raise ValueError(f"{self.path}: not a results file (missing {missing})")
-                for row in reader:
-                    parsed = _parse(row)
-                    self.rows[(parsed["image"], parsed["setting"], parsed["method"])] = parsed
+                try:
+                    for row in reader:
+                        problem = _damage(row, fields)
+                        if problem is not None:
+                            self.warnings.append(
+                                f"{self.path}:{reader.line_num}: {problem}; not trusted, "
+                                "it will be recomputed"
+                            )
+                            continue
+                        parsed = _parse(row)
+                        self.rows[(parsed["image"], parsed["setting"], parsed["method"])] = parsed
+                except csv.Error as exc:
+                    raise ValueError(f"{self.path}:{reader.line_num}: not CSV ({exc})") from None
 
     def done(self, image: str, setting: str, method: str) -> bool:
         row = self.rows.get((image, setting, method))
