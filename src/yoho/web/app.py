@@ -22,11 +22,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from yoho.profiles import PROFILES, profile_names
 from yoho.web.errors import BadRequest, NotFound, TooLarge, UnsupportedMedia, WebError
-from yoho.web.guard import RequestGuard
+from yoho.web.guard import BodyLimit, RequestGuard
 from yoho.web.images import list_data_images
 from yoho.web.jobs import TERMINAL, Job, JobQueue, new_job_id
 from yoho.web.safety import check_display_name, check_image_id, check_job_id, resolve_relative
@@ -72,7 +71,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         store.write_job_record(snap["image_id"], snap["id"], snap)
 
     jobs = JobQueue(
-        make_runner(store, settings.device),
+        make_runner(store, settings.device, settings.phase_timeout),
         workers=settings.workers,
         max_pending=settings.max_pending,
         on_change=persist,
@@ -95,7 +94,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     app.state.settings = settings
     # Outermost first: the guard sees every request, the body limit is a backstop for all
     # routes (the upload route gives its own, clearer 413 below this size).
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_upload_bytes + 2**20)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 2**20)
     app.add_middleware(RequestGuard, allowed_hosts=settings.allowed_hosts)
 
     # -- errors --------------------------------------------------------------------------------

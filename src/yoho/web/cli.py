@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from yoho.choices import DEFAULT_PROFILE, Device, ProfileName
+
 __all__ = ["serve_cmd"]
 
 
@@ -20,15 +22,23 @@ def serve_cmd(
     results: Path | None = typer.Option(
         None, "--results", help="Folder for images, annotations and results (default: per user)."
     ),
-    profile: str = typer.Option("cpu", "--profile", "-p", help="Training profile preselected."),
+    profile: ProfileName = typer.Option(
+        DEFAULT_PROFILE, "--profile", "-p", help="Training profile preselected."
+    ),
     workers: int = typer.Option(1, "--workers", help="Jobs run at the same time; others queue."),
     max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", help="Largest upload (MiB)."),
     max_pixels: int = typer.Option(40_000_000, "--max-pixels", help="Largest image (pixels)."),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda, mps (default: best)."),
+    device: Device = typer.Option("auto", "--device", help="Torch device (auto: the best here)."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for torch (default: the cores this process may use)."
+    ),
 ) -> None:
     """Run the physician's web tool: annotate an image and segment it in the browser."""
     try:
+        from yoho.threads import set_threads
         from yoho.web.server import serve
+
+        set_threads(threads)
 
         serve(
             host=host,

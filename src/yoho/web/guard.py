@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestGuard", "SECURITY_HEADERS"]
+__all__ = ["RequestGuard", "BodyLimit", "SECURITY_HEADERS"]
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSP = (
@@ -79,6 +79,48 @@ class RequestGuard:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Caps every request body at `max_bytes`, answering with the API's JSON 413.
+
+    Why not Starlette's RequestBodyLimitMiddleware: it answers in text/plain, and it replaces
+    the response of a route that refused a declared Content-Length itself (the upload route's
+    JSON error naming the file and the limit) by its own text.
+    The cap is enforced as the body is read: a declared length above it is refused at the
+    first read, a streamed body as soon as it passes it. The error raised inside the route's
+    read is an HTTPException (FastAPI re-raises those from its body parsing, where any other
+    error would become a 400), which the app turns into ``{"error": ...}`` with status 413.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from starlette.exceptions import HTTPException
+
+        declared = Headers(scope=scope).get("content-length", "")
+        limit = self.max_bytes
+        seen = 0
+
+        async def receive_capped() -> Message:
+            nonlocal seen
+            if declared.isdigit() and int(declared) > limit:
+                raise HTTPException(
+                    413, f"request body of {int(declared):,} bytes, above {limit:,}"
+                )
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise HTTPException(413, f"request body above the limit of {limit:,} bytes")
+            return message
+
+        await self.app(scope, receive_capped, send)
 
 
 async def _refuse(send: Send, status: int, message: str) -> None:

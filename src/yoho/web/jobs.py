@@ -13,6 +13,7 @@ reported as failed and the worker goes on with the next job.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import secrets
 import threading
@@ -222,7 +223,10 @@ class JobQueue:
     def _run(self, job: Job) -> None:
         def progress(step: int, total: int, loss: float) -> None:
             with self._lock:
-                job.step, job.total, job.loss = int(step), int(total), float(loss)
+                # A diverged loss (NaN, inf) is not valid JSON; the page shows "no loss".
+                loss = float(loss)
+                job.step, job.total = int(step), int(total)
+                job.loss = loss if math.isfinite(loss) else None
                 job.version += 1
                 self._lock.notify_all()
 

@@ -7,6 +7,7 @@ import socket
 import sys
 from pathlib import Path
 
+from yoho.choices import DEFAULT_PROFILE
 from yoho.web.settings import LOCAL_HOSTS, WebSettings
 
 __all__ = ["is_loopback", "check_port_free", "serve"]
@@ -53,7 +54,7 @@ def serve(
     port: int = 8000,
     results: Path | None = None,
     data: Path | None = None,
-    profile: str = "cpu",
+    profile: str = DEFAULT_PROFILE,
     workers: int = 1,
     max_upload_mb: float = 25.0,
     max_pixels: int = 40_000_000,
@@ -73,6 +74,15 @@ def serve(
         raise ValueError("--max-upload-mb and --max-pixels must be positive")
     if data is not None and not Path(data).is_dir():
         raise FileNotFoundError(f"{data}: data folder not found")
+    from yoho.device import check_device
+    from yoho.io import check_output_folder
+
+    check_device(device)
+    if results is not None:
+        try:
+            check_output_folder(results)
+        except ValueError as exc:
+            raise ValueError(f"--results {exc}") from None
     settings = WebSettings(
         results=Path(results) if results is not None else default_results_dir(),
         data=data,

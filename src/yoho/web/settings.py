@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from yoho.choices import DEFAULT_PROFILE
+
 __all__ = ["WebSettings", "default_results_dir", "LOCAL_HOSTS"]
 
 # Host names a browser on this machine uses to reach a server bound to the loopback interface.
@@ -24,16 +26,18 @@ class WebSettings:
 
     profile: training profile preselected on the page; workers: jobs run at the same time;
     max_upload_bytes / max_pixels: limits on an uploaded image; max_pending: queued jobs at
-    most; device: torch device for training (None = best available); allowed_hosts: values of
+    most; device: torch device for training (None = best available); phase_timeout: seconds a
+    job may spend in one phase without progress before it is stopped; allowed_hosts: values of
     the Host header that are served (a defence against DNS rebinding), None = any.
     """
 
     results: Path
     data: Path | None = None
-    profile: str = "cpu"
+    profile: str = DEFAULT_PROFILE
     workers: int = 1
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 40_000_000
     max_pending: int = 32
     device: str | None = None
+    phase_timeout: float = 900.0
     allowed_hosts: tuple[str, ...] | None = LOCAL_HOSTS

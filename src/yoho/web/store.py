@@ -20,8 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from yoho.annotation import annotation_from_dict, save_annotation, validate_annotation
-from yoho.io import read_image, write_json, write_png
+from yoho.annotation import (
+    annotation_from_dict,
+    parse_json_text,
+    save_annotation,
+    validate_annotation,
+)
+from yoho.io import check_output_folder, read_image, write_json, write_png
 from yoho.web.errors import BadRequest, NotFound, Unprocessable
 from yoho.web.images import decode_image, pixel_id
 from yoho.web.safety import IMAGE_ID, check_image_id, check_job_id, inside
@@ -48,8 +53,10 @@ class ImageStore:
     """Images, annotations and job folders under one results folder."""
 
     def __init__(self, root: str | Path, max_pixels: int) -> None:
-        self.root = Path(root).expanduser().resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root = check_output_folder(Path(root).expanduser()).resolve()
+        except ValueError as exc:
+            raise ValueError(f"results folder {exc}") from None
         self.max_pixels = max_pixels
 
     # -- paths: always from validated ids, always checked to stay inside the root ------------
@@ -131,7 +138,16 @@ class ImageStore:
         path = self.annotation_path(image_id)
         if not path.is_file():
             raise NotFound(f"image {image_id} has no saved annotation yet")
-        return json.loads(path.read_text(encoding="utf-8"))
+        # Checked as when it was saved: a file edited (or written by an older version) with
+        # Infinity in it cannot even be sent as JSON, and the page must learn why.
+        meta = self.image_meta(image_id)
+        try:
+            data = parse_json_text(path.read_bytes(), "saved annotation")
+            ann = annotation_from_dict(data, source="saved annotation")
+            validate_annotation(ann, (meta["height"], meta["width"]), source="saved annotation")
+        except ValueError as exc:
+            raise Unprocessable(f"{exc}; draw the annotation again and save it") from None
+        return data
 
     def save_annotation(self, image_id: str, body: bytes) -> dict[str, Any]:
         """Parse, validate against the image and save an annotation sent by the client."""
@@ -139,9 +155,9 @@ class ImageStore:
         if len(body) > ANNOTATION_BYTES:
             raise BadRequest(f"annotation is larger than {ANNOTATION_BYTES:,} bytes")
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadRequest(f"annotation is not valid JSON ({exc})") from None
+            data = parse_json_text(body, "annotation")
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
         if not isinstance(data, dict):
             raise Unprocessable("annotation: the annotation must be a JSON object")
         roi = data.get("roi")
