@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from tatar import __version__
+from tatar.data.cli import app as data_app
 from tatar.rationales.cli import app as rationales_app
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(rationales_app, name="rationales")
+app.add_typer(data_app, name="data")
 
 
 def _version(value: bool) -> None:
@@ -97,6 +99,13 @@ def list_datasets() -> None:
         )
 
 
+_MODEL_HELP = (
+    "Model: a local folder (HF format) or a hub id (org/name), downloaded into the HF cache "
+    "unless it is there (HF_HUB_OFFLINE=1: never downloaded)."
+)
+_REVISION_HELP = "Branch, tag or commit of a hub id (default: main)."
+
+
 def _settings(**kw):
     from tatar.generation import GenerationSettings
 
@@ -105,7 +114,8 @@ def _settings(**kw):
 
 @app.command("eval")
 def evaluate_cmd(
-    model: Path = typer.Option(..., "--model", help="Model folder (HF format)."),
+    model: str = typer.Option(..., "--model", help=_MODEL_HELP),
+    revision: str | None = typer.Option(None, "--revision", help=_REVISION_HELP),
     dataset: list[str] = typer.Option(
         ...,
         "--dataset",
@@ -158,13 +168,15 @@ def evaluate_cmd(
 ) -> None:
     """Evaluate a model on labelled images: per-sample JSONL, metrics, table, scatter plots."""
     from tatar.datasets import load_dataset
+    from tatar.devices import check_device
     from tatar.evaluate import evaluate, probe_markdown
     from tatar.generation import make_backend
+    from tatar.hub import resolve_model
     from tatar.outputs import atomic_write_json, atomic_write_text
 
     try:
-        if not (model / "config.json").is_file():
-            raise FileNotFoundError(f"{model} is not a model folder (no config.json)")
+        check_device(device)
+        resolved = resolve_model(model, revision=revision)
         modes = _split_modes(think)
         if labels is not None and len(dataset) > 1:
             raise ValueError(
@@ -191,7 +203,7 @@ def evaluate_cmd(
 
         def factory():
             if "backend" not in cache:
-                cache["backend"] = make_backend(backend, model, device=device, **pixels)
+                cache["backend"] = make_backend(backend, resolved.path, device=device, **pixels)
             return cache["backend"]
 
         per_mode = {}
@@ -212,7 +224,7 @@ def evaluate_cmd(
                 loaded,
                 target,
                 settings,
-                model=str(model.resolve()),
+                model=resolved.name,
                 pixels=pixels,
                 n_resamples=bootstrap,
                 overwrite=overwrite,
@@ -232,7 +244,8 @@ def evaluate_cmd(
 @app.command("score")
 def score_cmd(
     images: list[Path] = typer.Argument(..., help="Image files."),
-    model: Path = typer.Option(..., "--model", help="Model folder (HF format)."),
+    model: str = typer.Option(..., "--model", help=_MODEL_HELP),
+    revision: str | None = typer.Option(None, "--revision", help=_REVISION_HELP),
     task: str = typer.Option("both", "--task", help="iqa, iaa or both."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
     samples: int = typer.Option(
@@ -253,7 +266,9 @@ def score_cmd(
     """Print a 0-100 score and the rationale for each image (IQA, IAA or both)."""
     import json
 
+    from tatar.devices import check_device
     from tatar.generation import make_backend
+    from tatar.hub import resolve_model
     from tatar.scoring import score_images, tasks_for
 
     try:
@@ -261,8 +276,8 @@ def score_cmd(
         for p in images:
             if not p.is_file():
                 raise FileNotFoundError(f"image not found: {p}")
-        if not (model / "config.json").is_file():
-            raise FileNotFoundError(f"{model} is not a model folder (no config.json)")
+        check_device(device)
+        resolved = resolve_model(model, revision=revision)
         settings = _settings(
             max_new_tokens=max_new_tokens,
             samples=samples,
@@ -274,7 +289,7 @@ def score_cmd(
             batch_size=batch_size,
         )
         pixels = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v}
-        live = make_backend(backend, model, device=device, **pixels)
+        live = make_backend(backend, resolved.path, device=device, **pixels)
         results = score_images(live, images, settings, task=task)
     except USER_ERRORS as exc:
         _fail(exc)
@@ -299,13 +314,19 @@ def _train(
     overwrite: bool,
     max_steps: int | None,
     quiet: bool,
+    report_to: str | None = None,
+    extra: list[str] | None = None,
 ) -> None:
-    from tatar.train.config import load_config
+    from tatar.train.config import load_config, parse_overrides
 
     try:
         cfg = load_config(config)
         if run_dir is not None:
             cfg = cfg.with_run_dir(run_dir)
+        fields = parse_overrides(list(extra or []))
+        if report_to is not None:
+            fields["report_to"] = report_to
+        cfg = cfg.with_overrides(stage, fields)
         overrides = {"max_steps": max_steps} if max_steps else {}
         if stage == "sft":
             from tatar.train.sft import run_sft as run
@@ -324,30 +345,46 @@ _CONFIG_HELP = "Training config (YAML; see configs/ and docs/training.md)."
 _RUN_DIR_HELP = "Run folder (default: the config's run_dir)."
 _OVERWRITE_HELP = "Discard this stage's earlier outputs (SFT: and the GRPO built on them)."
 _MAX_STEPS_HELP = "Stop after N optimizer steps (a trial run; the config's schedule otherwise)."
+_REPORT_TO_HELP = (
+    "Experiment trackers: tensorboard, wandb, trackio (comma-separated) or none; overrides the "
+    "config's report_to (each is an optional extra: pip install -e '.[tensorboard]')."
+)
+# Any training-argument field can follow the options, TRL style: --learning_rate 1e-5.
+_OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-@app.command("sft")
+@app.command("sft", context_settings=_OVERRIDES)
 def sft_cmd(
+    ctx: typer.Context,
     config: Path = typer.Option(..., "--config", help=_CONFIG_HELP),
     run_dir: Path | None = typer.Option(None, "--run-dir", help=_RUN_DIR_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help=_MAX_STEPS_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    report_to: str | None = typer.Option(None, "--report-to", help=_REPORT_TO_HELP),
 ) -> None:
-    """Stage 1: SFT with asymmetric thought dropout (rerun to resume from the last checkpoint)."""
-    _train("sft", config, run_dir, overwrite, max_steps, quiet)
+    """Stage 1: SFT with asymmetric thought dropout (rerun to resume from the last checkpoint).
+
+    Any field of the stage's TRL config may follow, TRL style: --learning_rate 1e-5.
+    """
+    _train("sft", config, run_dir, overwrite, max_steps, quiet, report_to, ctx.args)
 
 
-@app.command("grpo")
+@app.command("grpo", context_settings=_OVERRIDES)
 def grpo_cmd(
+    ctx: typer.Context,
     config: Path = typer.Option(..., "--config", help=_CONFIG_HELP),
     run_dir: Path | None = typer.Option(None, "--run-dir", help=_RUN_DIR_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help=_MAX_STEPS_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    report_to: str | None = typer.Option(None, "--report-to", help=_REPORT_TO_HELP),
 ) -> None:
-    """Stage 2: GRPO with asymmetric rewards, from the SFT model (rerun to resume)."""
-    _train("grpo", config, run_dir, overwrite, max_steps, quiet)
+    """Stage 2: GRPO with asymmetric rewards, from the SFT model (rerun to resume).
+
+    Any field of the stage's TRL config may follow, TRL style: --learning_rate 1e-5.
+    """
+    _train("grpo", config, run_dir, overwrite, max_steps, quiet, report_to, ctx.args)
 
 
 @app.command("demo")

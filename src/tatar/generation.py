@@ -284,7 +284,14 @@ def make_backend(
     max_pixels: int | None = None,
     device: str | None = None,
 ) -> Backend:
-    """``hf``, ``vllm``, or ``auto`` (vLLM when installed and a GPU is present, else HF)."""
+    """``hf``, ``vllm``, or ``auto`` (vLLM when installed and a GPU is present, else HF).
+
+    The device is checked first: a GPU asked for on a machine without one is a ValueError, not
+    a failure deep inside model loading.
+    """
+    from tatar.devices import check_device
+
+    check_device(device)
     if name == "auto":
         import torch
 

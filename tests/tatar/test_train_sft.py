@@ -293,6 +293,21 @@ def test_sft_runs_writes_the_run_folder_and_resumes(tiny_model_dir, tmp_path, ca
     history = [json.loads(x) for x in (run / "sft" / "log_history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history if "loss" in h] == [1, 2, 3]  # no duplicates
     assert (run / "sft" / "final" / "config.json").is_file()
+    # a trial run (max_steps) is never the finished stage: its final model says so
+    stage = json.loads((run / "sft" / "final" / "tatar_stage.json").read_text())
+    assert (stage["trial"], stage["global_step"], stage["planned_steps"]) == (True, 3, 3)
+    card = (run / "sft" / "final" / "README.md").read_text()
+    assert "Trial run" in card and f"Base model: `{tiny_model_dir}`" in card
+    assert "Commit" in card or "commit" in card
+    run_sft(cfg, progress=False, max_steps=3)
+    assert "trial run of 3 steps already done" in capsys.readouterr().out
+    # the full plan (12 rows, batch 4, 3 epochs = 9 steps) continues from the trial's checkpoint
+    run_sft(cfg, progress=False)
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "checkpoint-3" in out
+    stage = json.loads((run / "sft" / "final" / "tatar_stage.json").read_text())
+    assert (stage["trial"], stage["global_step"], stage["planned_steps"]) == (False, 9, 9)
+    assert stage["base_model"] == str(tiny_model_dir) and stage["stage"] == "sft"
     # a finished stage is not trained again
     run_sft(cfg, progress=False)
     assert "already finished" in capsys.readouterr().out

@@ -52,7 +52,7 @@ from tatar.rewards import RewardSettings
 SFT_DEFAULTS: dict[str, Any] = {
     # Image tokens live in the prompt: truncating a vision sequence can cut them or the answer.
     "max_length": None,
-    "report_to": [],
+    "report_to": [],  # no tracker unless the config or --report-to names one
     "save_strategy": "steps",
     "save_steps": 40,
     "logging_steps": 1,
@@ -168,6 +168,29 @@ class TrainConfig:
 
     def with_run_dir(self, run_dir: str | Path) -> TrainConfig:
         return dataclasses.replace(self, run_dir=Path(run_dir).resolve())
+
+    def with_overrides(self, stage: str, overrides: dict[str, Any]) -> TrainConfig:
+        """This config with training-argument fields of `stage` replaced (command-line
+        overrides, checked like the file's own values; an error names ``--FIELD``)."""
+        from trl import GRPOConfig, SFTConfig
+
+        if not overrides:
+            return self
+        cls = SFTConfig if stage == "sft" else GRPOConfig
+        known = _config_fields(cls)
+        args = dict(self.sft.args if stage == "sft" else self.grpo.args)
+        for name, value in overrides.items():
+            if name in MANAGED:
+                raise ValueError(f"--{name}: set by TATAR ({MANAGED[name]})")
+            if name not in known:
+                raise ValueError(f"--{name}: not a field of trl.{cls.__name__}")
+            try:
+                args[name] = check_trl_value(cls, name, value)
+            except ValueError as exc:
+                raise ValueError(f"--{name}: {exc}") from None
+        if stage == "sft":
+            return dataclasses.replace(self, sft=dataclasses.replace(self.sft, args=args))
+        return dataclasses.replace(self, grpo=dataclasses.replace(self.grpo, args=args))
 
     def resolved(self) -> dict[str, Any]:
         """Everything that shapes a run, as plain data (compared on resume, saved with the run)."""
@@ -373,6 +396,64 @@ def _accepted(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+# Experiment trackers a stage may report to (each an optional extra: pip install -e '.[NAME]'),
+# and the module that must be importable for it.
+REPORTERS: dict[str, tuple[str, ...]] = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "wandb": ("wandb",),
+    "trackio": ("trackio",),
+}
+
+
+def check_report_to(value: Any) -> list[str]:
+    """``report_to`` as a list of tracker names (``none`` or empty: no tracker)."""
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"expected a tracker name or a list of them, got {value!r}")
+    names = [n.strip() for n in names if n.strip() and n.strip() != "none"]
+    unknown = [n for n in names if n not in REPORTERS]
+    if unknown:
+        raise ValueError(f"unknown tracker {unknown[0]!r}; known: {', '.join(REPORTERS)} (or none)")
+    return list(dict.fromkeys(names))
+
+
+def missing_reporters(names: list[str]) -> list[str]:
+    """The trackers of `names` whose package is not installed."""
+    import importlib.util
+
+    return [n for n in names if not any(importlib.util.find_spec(m) for m in REPORTERS[n])]
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """TRL-style training-argument overrides from the command line.
+
+    ``--learning_rate 1e-5``, ``--learning_rate=1e-5`` and, for a true boolean, a bare ``--bf16``;
+    values are read as YAML scalars (``false``, ``8``, ``[tensorboard]``). Dashes in a name are
+    accepted for underscores (``--learning-rate``).
+    """
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise ValueError(f"unexpected argument {arg!r}: overrides are written --FIELD VALUE")
+        name, eq, text = arg[2:].partition("=")
+        name = name.replace("-", "_")
+        if not eq:
+            if i + 1 < len(args) and not args[i + 1].startswith("--"):
+                text = args[i + 1]
+                i += 1
+            else:
+                text = "true"
+        try:
+            value = yaml.safe_load(text) if text.strip() else text
+        except yaml.YAMLError:
+            value = text
+        out[name] = value
+        i += 1
+    return out
+
+
 def check_trl_value(cls, name: str, value: Any) -> Any:
     """`value` checked against the type and range of the field `name` of the TRL config class
     `cls` (a number given as a string, as YAML reads ``1e-5``, is converted); returns the value
@@ -385,6 +466,8 @@ def check_trl_value(cls, name: str, value: Any) -> Any:
     except Exception:  # an unresolvable annotation elsewhere: no type check, ranges still apply
         hints = {}
     kinds = _accepted(hints[name]) if name in hints else []
+    if name == "report_to":
+        return check_report_to(value if value is not None else [])
     if value is None:
         if kinds and type(None) not in kinds:
             raise ValueError("expected a value, got null")

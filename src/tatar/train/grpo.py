@@ -66,12 +66,24 @@ def grpo_args(cfg: TrainConfig, output_dir: str | Path, **overrides):
     return GRPOConfig(**kwargs)
 
 
-def init_model(cfg: TrainConfig) -> str:
-    """The model GRPO starts from: this run's SFT result, the base model, or a given folder."""
+def init_model(cfg: TrainConfig, *, trial: bool = False) -> str:
+    """The model GRPO starts from: this run's SFT result, the base model, or a given folder.
+
+    A trial SFT model (``--max-steps``) is accepted only by a trial GRPO run.
+    """
     from tatar.train.model import base_model
-    from tatar.train.rundir import final_dir, is_complete
+    from tatar.train.rundir import final_dir, is_complete, trial_final
 
     if cfg.grpo.init == "sft":
+        sft_trial = trial_final(cfg, "sft")
+        if sft_trial and not trial:
+            raise ValueError(
+                f"{final_dir(cfg, 'sft')} is a trial SFT run ({sft_trial['global_step']} steps); "
+                f"finish SFT first (`tatar sft --config {cfg.path}` without --max-steps), or "
+                "give GRPO --max-steps for a trial of its own"
+            )
+        if sft_trial:
+            return str(final_dir(cfg, "sft"))
         if not is_complete(cfg, "sft"):
             raise FileNotFoundError(
                 f"GRPO starts from the SFT model, and {final_dir(cfg, 'sft')} does not exist: run "
@@ -83,10 +95,11 @@ def init_model(cfg: TrainConfig) -> str:
     return cfg.grpo.init
 
 
-def grpo_dataset(cfg: TrainConfig):
+def grpo_dataset(cfg: TrainConfig, records=None):
     from tatar.train.records import load_records, records_dataset, task_counts
 
-    records = load_records(cfg.data.grpo, cfg.run_dir)
+    if records is None:
+        records = load_records(cfg.data.grpo, cfg.run_dir)
     dataset = records_dataset(records, cfg.data)
     counts = task_counts(dataset)
     dataset.set_transform(GRPOTransform())
@@ -99,6 +112,7 @@ def build_grpo_trainer(
     model=None,
     model_path: str | None = None,
     progress: bool = True,
+    records=None,
     **overrides,
 ):
     """A GRPOTrainer for `cfg` writing to ``<run_dir>/grpo`` (nothing is trained yet)."""
@@ -112,7 +126,7 @@ def build_grpo_trainer(
     apply_runtime(cfg)
     model_path = model_path or init_model(cfg)
     processor = load_processor(model_path, cfg.processor)
-    dataset, counts = grpo_dataset(cfg)
+    dataset, counts = grpo_dataset(cfg, records)
     funcs, _, metrics = grpo_rewards(cfg.grpo.rewards)
     folder = stage_dir(cfg, "grpo")
     if not progress:
@@ -136,15 +150,39 @@ def build_grpo_trainer(
 def run_grpo(
     cfg: TrainConfig, *, overwrite: bool = False, progress: bool = True, **overrides
 ) -> Path:
-    """Train stage 2 into ``<run_dir>/grpo`` and return the final model folder (resumable)."""
-    from tatar.train.model import save_final
-    from tatar.train.rundir import final_dir, is_complete, last_checkpoint, prepare_run_dir
+    """Train stage 2 into ``<run_dir>/grpo`` and return the final model folder (resumable).
 
+    Trial runs (`max_steps` among the overrides) behave as in `tatar.train.sft.run_sft`.
+    """
+    from tatar.train.card import stage_record
+    from tatar.train.model import base_model, save_final
+    from tatar.train.preflight import check_stage_args, preflight
+    from tatar.train.rundir import (
+        final_dir,
+        is_complete,
+        last_checkpoint,
+        prepare_run_dir,
+        trial_final,
+    )
+
+    check_stage_args(cfg, "grpo", grpo_args, **overrides)
+    trial = overrides.get("max_steps") is not None
     folder = prepare_run_dir(cfg, "grpo", overwrite=overwrite)
     if is_complete(cfg, "grpo"):
         print(f"GRPO already finished: {final_dir(cfg, 'grpo')} (use --overwrite to train again)")
         return final_dir(cfg, "grpo")
-    trainer, processor = build_grpo_trainer(cfg, progress=progress, **overrides)
+    done = trial_final(cfg, "grpo")
+    if done and trial and overrides["max_steps"] <= done["global_step"]:
+        print(
+            f"GRPO trial run of {done['global_step']} steps already done: "
+            f"{final_dir(cfg, 'grpo')} (rerun without --max-steps, or with a larger one, to continue)"
+        )
+        return final_dir(cfg, "grpo")
+    start = init_model(cfg, trial=trial)
+    records = preflight(cfg, "grpo", grpo_args, **overrides)
+    trainer, processor = build_grpo_trainer(
+        cfg, model_path=start, progress=progress, records=records, **overrides
+    )
     info = trainer.tatar_info
     a = trainer.args
     if trainer.accelerator.is_main_process:
@@ -161,4 +199,15 @@ def run_grpo(
     if checkpoint is not None and trainer.accelerator.is_main_process:
         print(f"resuming from {checkpoint}", flush=True)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    return save_final(trainer, processor, final_dir(cfg, "grpo"))
+    record = stage_record(
+        cfg,
+        "grpo",
+        start_model=info["model"],
+        base_model=cfg.model.path if not cfg.model.is_tiny else base_model(cfg),
+        global_step=trainer.state.global_step,
+        planned_steps=trainer.state.max_steps,
+        trial=trial,
+        rows=info["rows"],
+        tasks=info["tasks"],
+    )
+    return save_final(trainer, processor, final_dir(cfg, "grpo"), record)

@@ -26,7 +26,9 @@ def base_model(cfg: TrainConfig) -> str:
     once (a rerun with the same spec reuses it).
     """
     if not cfg.model.is_tiny:
-        return cfg.model.path
+        from tatar.hub import resolve_model
+
+        return str(resolve_model(cfg.model.path).path)
     from tatar.tiny_model import TinyModelSpec, build_tiny_model
 
     spec = TinyModelSpec(**cfg.model.tiny)
@@ -102,11 +104,13 @@ def peft_config(cfg: TrainConfig):
     return LoraConfig(**kwargs)
 
 
-def save_final(trainer, processor, folder: Path) -> Path:
+def save_final(trainer, processor, folder: Path, record: dict | None = None) -> Path:
     """Write the trained model and its processor to `folder`, atomically (main process).
 
     A LoRA model is merged into its base first, so the next stage (or evaluation) loads a plain
-    checkpoint. The folder is written next to its final place and moved in at the end.
+    checkpoint. The folder is written next to its final place and moved in at the end. With
+    `record` (`tatar.train.card.stage_record`), ``tatar_stage.json`` and the model card
+    ``README.md`` are written with it.
     """
     from accelerate.utils import is_peft_model
 
@@ -125,6 +129,12 @@ def save_final(trainer, processor, folder: Path) -> Path:
         trainer.save_model(str(tmp))  # gathers ZeRO-3 shards; writes on the main process
     if acc.is_main_process:
         processor.save_pretrained(tmp)
+        if record is not None:
+            from tatar.outputs import atomic_write_json, atomic_write_text
+            from tatar.train.card import STAGE_FILE, model_card
+
+            atomic_write_json(tmp / STAGE_FILE, record)
+            atomic_write_text(tmp / "README.md", model_card(record))
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)

@@ -10,7 +10,9 @@
         checkpoint-<step>/   Trainer checkpoints (rerunning the command resumes from the last one)
         log_history.jsonl    every logged step (loss, rewards per task, KL, ...)
         curves.png           training curves
-        final/               the trained model + processor, written at the end (GRPO starts here)
+        final/               the trained model + processor, written at the end (GRPO starts here),
+                             with tatar_stage.json (steps done / planned, trial or not) and
+                             README.md (model card: base model, data, stage, rewards, commit)
 
 A rerun into a folder made with a different config is refused (``--overwrite`` discards it),
 except changes to the GRPO settings before the GRPO stage has started.
@@ -39,7 +41,23 @@ def final_dir(cfg: TrainConfig, stage: str) -> Path:
 
 
 def is_complete(cfg: TrainConfig, stage: str) -> bool:
-    return (final_dir(cfg, stage) / "config.json").is_file()
+    """The stage's final model exists and is not a trial run (``--max-steps``)."""
+    from tatar.train.card import read_stage
+
+    folder = final_dir(cfg, stage)
+    if not (folder / "config.json").is_file():
+        return False
+    record = read_stage(folder)
+    return record is None or not record.get("trial", False)
+
+
+def trial_final(cfg: TrainConfig, stage: str) -> dict | None:
+    """The stage record of a trial run's final model, or None."""
+    from tatar.train.card import read_stage
+
+    folder = final_dir(cfg, stage)
+    record = read_stage(folder) if (folder / "config.json").is_file() else None
+    return record if record and record.get("trial") else None
 
 
 def last_checkpoint(folder: Path) -> Path | None:

@@ -41,13 +41,14 @@ def dropout_seed(cfg: TrainConfig) -> int:
     return int(cfg.sft.args.get("seed", 42))
 
 
-def sft_dataset(cfg: TrainConfig, processor, *, load_images: bool = True):
+def sft_dataset(cfg: TrainConfig, processor, *, load_images: bool = True, records=None):
     """The SFT dataset (lazy: rows are built and images loaded when read), its transform and
-    the number of rows per task."""
+    the number of rows per task (`records`: already read by the preflight)."""
     from tatar.train.dropout import SFTTransform
     from tatar.train.records import load_records, records_dataset, task_counts
 
-    records = load_records(cfg.data.train, cfg.run_dir)
+    if records is None:
+        records = load_records(cfg.data.train, cfg.run_dir)
     dataset = records_dataset(records, cfg.data)
     counts = task_counts(dataset)
     transform = SFTTransform(
@@ -67,7 +68,9 @@ def _check_world_size(cfg: TrainConfig, trainer) -> None:
         )
 
 
-def build_sft_trainer(cfg: TrainConfig, *, model=None, progress: bool = True, **overrides):
+def build_sft_trainer(
+    cfg: TrainConfig, *, model=None, progress: bool = True, records=None, **overrides
+):
     """An SFTTrainer for `cfg` writing to ``<run_dir>/sft`` (nothing is trained yet)."""
     from trl import SFTTrainer
 
@@ -85,7 +88,7 @@ def build_sft_trainer(cfg: TrainConfig, *, model=None, progress: bool = True, **
     apply_runtime(cfg)
     model_path = base_model(cfg)
     processor = load_processor(model_path, cfg.processor)
-    dataset, transform, counts = sft_dataset(cfg, processor)
+    dataset, transform, counts = sft_dataset(cfg, processor, records=records)
     folder = stage_dir(cfg, "sft")
     if not progress:
         overrides.setdefault("disable_tqdm", True)
@@ -117,16 +120,37 @@ def run_sft(
 ) -> Path:
     """Train stage 1 into ``<run_dir>/sft`` and return the final model folder.
 
-    Rerunning resumes from the last checkpoint; a finished stage is not trained again.
+    Rerunning resumes from the last checkpoint; a finished stage is not trained again. A trial
+    run (`max_steps` among the overrides) is never the finished stage: its final model is marked
+    as a trial, and a rerun with a longer plan continues from its last checkpoint. Inputs are
+    checked (`tatar.train.preflight`) before any model is loaded.
     """
-    from tatar.train.model import save_final
-    from tatar.train.rundir import final_dir, is_complete, last_checkpoint, prepare_run_dir
+    from tatar.train.card import stage_record
+    from tatar.train.model import base_model, save_final
+    from tatar.train.preflight import check_stage_args, preflight
+    from tatar.train.rundir import (
+        final_dir,
+        is_complete,
+        last_checkpoint,
+        prepare_run_dir,
+        trial_final,
+    )
 
+    check_stage_args(cfg, "sft", sft_args, **overrides)
     folder = prepare_run_dir(cfg, "sft", overwrite=overwrite)
     if is_complete(cfg, "sft"):
         print(f"SFT already finished: {final_dir(cfg, 'sft')} (use --overwrite to train again)")
         return final_dir(cfg, "sft")
-    trainer, processor = build_sft_trainer(cfg, progress=progress, **overrides)
+    trial = overrides.get("max_steps") is not None
+    done = trial_final(cfg, "sft")
+    if done and trial and overrides["max_steps"] <= done["global_step"]:
+        print(
+            f"SFT trial run of {done['global_step']} steps already done: {final_dir(cfg, 'sft')} "
+            "(rerun without --max-steps, or with a larger one, to continue)"
+        )
+        return final_dir(cfg, "sft")
+    records = preflight(cfg, "sft", sft_args, **overrides)
+    trainer, processor = build_sft_trainer(cfg, progress=progress, records=records, **overrides)
     info = trainer.tatar_info
     if trainer.accelerator.is_main_process:
         print(
@@ -139,4 +163,15 @@ def run_sft(
     if checkpoint is not None and trainer.accelerator.is_main_process:
         print(f"resuming from {checkpoint}", flush=True)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    return save_final(trainer, processor, final_dir(cfg, "sft"))
+    record = stage_record(
+        cfg,
+        "sft",
+        start_model=info["model"],
+        base_model=cfg.model.path if not cfg.model.is_tiny else base_model(cfg),
+        global_step=trainer.state.global_step,
+        planned_steps=trainer.state.max_steps,
+        trial=trial,
+        rows=info["rows"],
+        tasks=info["tasks"],
+    )
+    return save_final(trainer, processor, final_dir(cfg, "sft"), record)
