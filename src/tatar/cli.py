@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -16,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(rationales_app, name="rationales")
 app.add_typer(data_app, name="data")
@@ -32,7 +34,45 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    NotADirectoryError,
+    IsADirectoryError,
+)
+
+
+class Task(str, Enum):
+    iqa = "iqa"
+    iaa = "iaa"
+
+
+class ScoreTask(str, Enum):
+    iqa = "iqa"
+    iaa = "iaa"
+    both = "both"
+
+
+class Think(str, Enum):
+    auto = "auto"
+    force = "force"
+    suppress = "suppress"
+
+
+class BackendName(str, Enum):
+    auto = "auto"
+    hf = "hf"
+    vllm = "vllm"
+
+
+def _think_modes(value: str) -> str:
+    """``--think``: one or more think modes, comma-separated (``force,suppress``)."""
+    choices = [t.value for t in Think]
+    parts = [p.strip() for p in str(value).split(",") if p.strip()]
+    if not parts or any(p not in choices for p in parts):
+        raise typer.BadParameter(f"{value!r}: each value must be one of {', '.join(choices)}")
+    return ",".join(parts)
 
 
 def _split_modes(values: list[str]) -> list[str]:
@@ -128,7 +168,7 @@ def evaluate_cmd(
     labels: Path | None = typer.Option(
         None, "--labels", help="Override the label file of a known dataset."
     ),
-    task: str | None = typer.Option(None, "--task", help="Task of a user label file: iqa or iaa."),
+    task: Task | None = typer.Option(None, "--task", help="Task of a user label file."),
     scale: str | None = typer.Option(
         None, "--scale", help="Native scale of a user label file, LOW:HIGH (e.g. 1:5)."
     ),
@@ -138,7 +178,7 @@ def evaluate_cmd(
     skip_missing: bool = typer.Option(
         False, "--skip-missing", help="Skip (and count) images that are missing."
     ),
-    backend: str = typer.Option("auto", "--backend", help="auto, hf or vllm."),
+    backend: BackendName = typer.Option(BackendName.auto, "--backend", help="Generation backend."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
     samples: int = typer.Option(
@@ -151,7 +191,9 @@ def evaluate_cmd(
     think: list[str] = typer.Option(
         ["auto"],
         "--think",
-        help="auto, force or suppress; several (force,suppress) run the reasoning probe.",
+        parser=_think_modes,
+        metavar="[auto|force|suppress][,...]",
+        help="Think mode; several (force,suppress) run the reasoning probe.",
     ),
     min_pixels: int | None = typer.Option(
         None, "--min-pixels", help="Processor lower pixel limit (default: the checkpoint's)."
@@ -188,7 +230,7 @@ def evaluate_cmd(
                 name,
                 image_root=roots[name],
                 labels=labels,
-                task=task,
+                task=task.value if task else None,
                 scale=scale,
                 limit=limit,
                 skip_missing=skip_missing,
@@ -203,7 +245,9 @@ def evaluate_cmd(
 
         def factory():
             if "backend" not in cache:
-                cache["backend"] = make_backend(backend, resolved.path, device=device, **pixels)
+                cache["backend"] = make_backend(
+                    backend.value, resolved.path, device=device, **pixels
+                )
             return cache["backend"]
 
         per_mode = {}
@@ -230,6 +274,14 @@ def evaluate_cmd(
                 overwrite=overwrite,
                 progress=not quiet,
             )
+            for r in per_mode[mode]:
+                if r.unreadable:
+                    shown = "; ".join(r.unreadable[:3]) + ("; ..." if len(r.unreadable) > 3 else "")
+                    typer.echo(
+                        f"{r.dataset.name}: {len(r.unreadable)} image(s) could not be read or "
+                        f"processed, counted as failed answers (tried again on a rerun): {shown}",
+                        err=True,
+                    )
             typer.echo((target / "summary.md").read_text())
         if len(modes) > 1:
             atomic_write_text(out / "probe.md", probe_markdown(per_mode))
@@ -246,34 +298,40 @@ def score_cmd(
     images: list[Path] = typer.Argument(..., help="Image files."),
     model: str = typer.Option(..., "--model", help=_MODEL_HELP),
     revision: str | None = typer.Option(None, "--revision", help=_REVISION_HELP),
-    task: str = typer.Option("both", "--task", help="iqa, iaa or both."),
+    task: ScoreTask = typer.Option(ScoreTask.both, "--task", help="Task(s) to score."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
     samples: int = typer.Option(
         1, "--samples", min=1, help="Sampled completions per image (1 = greedy)."
     ),
-    think: str = typer.Option("auto", "--think", help="auto, force or suppress."),
+    think: Think = typer.Option(Think.auto, "--think", help="Think mode."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
     temperature: float = typer.Option(1.0, "--temperature"),
     top_p: float = typer.Option(1.0, "--top-p"),
     top_k: int = typer.Option(0, "--top-k", help="0 = off."),
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
-    backend: str = typer.Option("auto", "--backend", help="auto, hf or vllm."),
+    backend: BackendName = typer.Option(BackendName.auto, "--backend", help="Generation backend."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     min_pixels: int | None = typer.Option(None, "--min-pixels"),
     max_pixels: int | None = typer.Option(None, "--max-pixels"),
     device: str | None = typer.Option(None, "--device"),
 ) -> None:
-    """Print a 0-100 score and the rationale for each image (IQA, IAA or both)."""
+    """Print a 0-100 score and the rationale for each image (IQA, IAA or both).
+
+    An image that cannot be read is reported on standard error (exit code 1) while the others
+    are still scored and printed.
+    """
     import json
 
     from tatar.devices import check_device
     from tatar.generation import make_backend
     from tatar.hub import resolve_model
-    from tatar.scoring import score_images, tasks_for
+    from tatar.scoring import score_images
 
     try:
-        tasks_for(task)
         for p in images:
+            if p.is_dir():
+                raise IsADirectoryError(f"{p} is a folder; give image files")
             if not p.is_file():
                 raise FileNotFoundError(f"image not found: {p}")
         check_device(device)
@@ -284,19 +342,26 @@ def score_cmd(
             temperature=temperature,
             top_p=top_p,
             top_k=top_k,
-            think=think,
+            think=think.value,
             seed=seed,
             batch_size=batch_size,
         )
         pixels = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v}
-        live = make_backend(backend, resolved.path, device=device, **pixels)
-        results = score_images(live, images, settings, task=task)
+        live = make_backend(backend.value, resolved.path, device=device, **pixels)
+        results = score_images(live, images, settings, task=task.value, progress=not quiet)
     except USER_ERRORS as exc:
         _fail(exc)
+    failed = list(dict.fromkeys(r.error for r in results if r.error))  # names the image
+    for line in failed:
+        typer.echo(f"error: {line}", err=True)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+        if failed:
+            raise typer.Exit(1)
         return
     for r in results:
+        if r.error:
+            continue
         score = "no parsable answer" if r.score is None else f"{r.score:.2f}"
         if samples > 1 and r.score is not None:
             score += f" +/- {r.std:.2f} (mean of {samples}, {100 * r.parse_rate:.0f}% parsed)"
@@ -305,6 +370,8 @@ def score_cmd(
             typer.echo(f"  rationale: {r.rationale}")
         elif r.score is None:
             typer.echo(f"  answer: {r.completions[0][:200]!r}")
+    if failed:
+        raise typer.Exit(1)
 
 
 def _train(

@@ -18,7 +18,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +26,12 @@ import numpy as np
 from tatar import metrics
 from tatar.datasets import LoadedDataset, Sample
 from tatar.generation import Backend, GenerationSettings, load_image
-from tatar.outputs import JsonlStore, atomic_write_json, atomic_write_text
+from tatar.outputs import JsonlStore, atomic_write_json, atomic_write_text, folder_lock
 from tatar.parsing import count_words, has_think, parse_answer, think_words
 from tatar.plots import scatter_plot
+from tatar.progress import progress_bar
 from tatar.scales import clip_prediction
+from tatar.scoring import generate_each
 
 FAILURE_CONVENTION = (
     "scored: every image stays in N and an unparsed answer is replaced by the median of the "
@@ -58,6 +60,34 @@ def make_record(sample: Sample, completions: Sequence[str]) -> dict:
         "has_think": [has_think(c) for c in completions],
         "words": [count_words(c) for c in completions],
     }
+
+
+def image_failure_record(sample: Sample, reason: str) -> dict:
+    """The record of an image that could not be read or processed: no completion, so it
+    counts as a failed answer (like a parse failure), and ``image_error`` says why. A rerun
+    tries the image again."""
+    return {**make_record(sample, []), "image_error": reason}
+
+
+_RECORD_LISTS = ("completions", "scores", "think_words", "has_think", "words")
+
+
+def check_record(rec: dict) -> str | None:
+    """What is wrong with a per-sample record read back from ``samples.jsonl`` (None: fine)."""
+    for key in _RECORD_LISTS:
+        if not isinstance(rec.get(key), list):
+            return f"record {rec.get('id')!r} has no list {key!r}"
+    if len({len(rec[k]) for k in _RECORD_LISTS}) != 1:
+        return f"record {rec.get('id')!r} has lists of different lengths"
+    if not all(isinstance(c, str) for c in rec["completions"]):
+        return f"record {rec.get('id')!r} has a completion that is not text"
+    for key in ("pred", "pred_std", "gt_100"):
+        v = rec.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            return f"record {rec.get('id')!r}: {key} is not a number"
+    if not rec["completions"] and "image_error" not in rec:
+        return f"record {rec.get('id')!r} has no completion"
+    return None
 
 
 def dataset_metrics(records: Sequence[dict], *, n_resamples: int = 1000) -> dict:
@@ -92,6 +122,7 @@ class DatasetResult:
     metrics: dict
     folder: Path
     generated: int  # images generated in this call (0 on a complete rerun)
+    unreadable: list[str] = field(default_factory=list)  # "image: reason", counted as failures
 
 
 def _check_run(out_dir: Path, run_info: dict, overwrite: bool) -> None:
@@ -99,10 +130,12 @@ def _check_run(out_dir: Path, run_info: dict, overwrite: bool) -> None:
     if path.exists() and not overwrite:
         try:
             old = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(
-                f"{path}: unreadable ({exc.msg}); remove it or use --overwrite"
+                f"{path}: unreadable ({getattr(exc, 'msg', exc)}); remove it or use --overwrite"
             ) from exc
+        if not isinstance(old, dict):
+            raise ValueError(f"{path}: not a run description; remove it or use --overwrite")
         diff = sorted(k for k in set(old) | set(run_info) if old.get(k) != run_info.get(k))
         if diff:
             raise ValueError(
@@ -117,6 +150,48 @@ def evaluate(
     datasets: Sequence[LoadedDataset],
     out_dir: str | Path,
     settings: GenerationSettings,
+    **kw,
+) -> list[DatasetResult]:
+    """Evaluate `backend` on `datasets`, writing everything under `out_dir` (resumable).
+
+    `backend` may be a zero-argument factory: it is called only if something is left to
+    generate. Keyword arguments: `model` and `pixels` identify the run in ``run.json``;
+    `n_resamples` (bootstrap), `overwrite`, `progress`. An image that cannot be read or
+    processed becomes a failed answer of its dataset (counted like a parse failure, listed in
+    `DatasetResult.unreadable`), not a stop. `out_dir` is locked while the evaluation runs: a
+    second one into the same folder stops with a ValueError.
+    """
+    with folder_lock(out_dir):
+        return _evaluate(backend, datasets, Path(out_dir), settings, **kw)
+
+
+def _generate_batch(live: Backend, batch: list[Sample], settings: GenerationSettings) -> list[dict]:
+    """Records of one batch; unreadable or unprocessable images become failure records."""
+    records: dict[str, dict] = {}
+    readable, images = [], []
+    for s in batch:
+        try:
+            images.append(load_image(s.image))
+            readable.append(s)
+        except (ValueError, OSError) as exc:
+            records[s.id] = image_failure_record(s, str(exc))
+    if readable:
+        keys = [s.id for s in readable]
+        tasks = [s.task for s in readable]
+        answers = generate_each(live, images, tasks, settings, key="|".join(keys), keys=keys)
+        for s, c in zip(readable, answers, strict=True):
+            if isinstance(c, str):
+                records[s.id] = image_failure_record(s, f"cannot process image {s.image}: {c}")
+            else:
+                records[s.id] = make_record(s, c)
+    return [records[s.id] for s in batch]
+
+
+def _evaluate(
+    backend: Backend | Callable[[], Backend],
+    datasets: Sequence[LoadedDataset],
+    out_dir: Path,
+    settings: GenerationSettings,
     *,
     model: str,
     pixels: dict | None = None,
@@ -124,12 +199,6 @@ def evaluate(
     overwrite: bool = False,
     progress: bool = True,
 ) -> list[DatasetResult]:
-    """Evaluate `backend` on `datasets`, writing everything under `out_dir` (resumable).
-
-    `backend` may be a zero-argument factory: it is called only if something is left to
-    generate. `model` and `pixels` identify the run in ``run.json``.
-    """
-    out_dir = Path(out_dir)
     names = [d.slug for d in datasets]
     if len(set(names)) != len(names):
         raise ValueError(f"the same dataset is listed twice: {', '.join(names)}")
@@ -139,9 +208,18 @@ def evaluate(
             (out_dir / d.slug / "samples.jsonl").unlink(missing_ok=True)
     _check_run(out_dir, run_info, overwrite)
 
-    stores = {d.slug: JsonlStore(out_dir / d.slug / "samples.jsonl") for d in datasets}
+    stores = {
+        d.slug: JsonlStore(out_dir / d.slug / "samples.jsonl", validate=check_record)
+        for d in datasets
+    }
     done = {d.slug: stores[d.slug].read() for d in datasets}
-    todo = {d.slug: [s for s in d.samples if s.id not in done[d.slug]] for d in datasets}
+    # an image that could not be read last time is tried again (it may have been replaced)
+    todo = {
+        d.slug: [
+            s for s in d.samples if s.id not in done[d.slug] or "image_error" in done[d.slug][s.id]
+        ]
+        for d in datasets
+    }
     generated = {d.slug: 0 for d in datasets}
 
     if any(todo.values()):
@@ -149,7 +227,6 @@ def evaluate(
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
-            Progress,
             TextColumn,
             TimeRemainingColumn,
         )
@@ -160,7 +237,7 @@ def evaluate(
             MofNCompleteColumn(),
             TimeRemainingColumn(),
         )
-        with Progress(*columns, disable=not progress, transient=False) as bar:
+        with progress_bar(*columns, enabled=progress) as bar:
             for d in datasets:
                 task_id = bar.add_task(
                     d.name, total=len(d.samples), completed=len(d.samples) - len(todo[d.slug])
@@ -168,10 +245,7 @@ def evaluate(
                 pending = todo[d.slug]
                 for start in range(0, len(pending), settings.batch_size):
                     batch = pending[start : start + settings.batch_size]
-                    images = [load_image(s.image) for s in batch]
-                    key = "|".join(s.id for s in batch)
-                    completions = live.generate(images, [s.task for s in batch], settings, key=key)
-                    records = [make_record(s, c) for s, c in zip(batch, completions, strict=True)]
+                    records = _generate_batch(live, batch, settings)
                     stores[d.slug].append(records)
                     done[d.slug].update((r["id"], r) for r in records)
                     generated[d.slug] += len(batch)
@@ -180,7 +254,9 @@ def evaluate(
     results = []
     for d in datasets:
         records = [done[d.slug][s.id] for s in d.samples]
+        unreadable = [f"{r['image']}: {r['image_error']}" for r in records if "image_error" in r]
         m = dataset_metrics(records, n_resamples=n_resamples)
+        m["unreadable_images"] = len(unreadable)
         m.update(
             dataset=d.name,
             task=d.task,
@@ -205,7 +281,7 @@ def evaluate(
             srcc=m["scored"]["srcc"],
             plcc=m["scored"]["plcc"],
         )
-        results.append(DatasetResult(d, m, folder, generated[d.slug]))
+        results.append(DatasetResult(d, m, folder, generated[d.slug], unreadable))
     write_summary(out_dir, results, model=model, settings=settings)
     return results
 
@@ -248,6 +324,7 @@ def summary_rows(results: Sequence[DatasetResult]) -> list[dict]:
                 "mean_think_words": m["think"]["mean_think_words"],
                 "mean_pred_std": m.get("sampling", {}).get("mean_pred_std"),
                 "missing_images_skipped": m["missing_images_skipped"],
+                "unreadable_images": m.get("unreadable_images", 0),
             }
         )
     return rows
@@ -320,6 +397,11 @@ def summary_markdown(rows: Sequence[dict], *, model: str, settings: GenerationSe
                 + (
                     f" ({r['missing_images_skipped']} missing skipped)"
                     if r["missing_images_skipped"]
+                    else ""
+                )
+                + (
+                    f" ({r['unreadable_images']} unreadable, counted as failures)"
+                    if r.get("unreadable_images")
                     else ""
                 ),
                 str(r["n"]),

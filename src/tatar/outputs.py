@@ -1,12 +1,15 @@
-"""Atomic file writes and the resumable per-sample JSONL store used by evaluation."""
+"""Atomic file writes, the resumable per-sample JSONL store used by evaluation, folder locks."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
+import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -38,6 +41,10 @@ def _clean(value):
     return value
 
 
+def _warn_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def atomic_write_json(path: str | os.PathLike, data) -> Path:
     return atomic_write_text(path, json.dumps(_clean(data), indent=2, ensure_ascii=False) + "\n")
 
@@ -45,35 +52,69 @@ def atomic_write_json(path: str | os.PathLike, data) -> Path:
 class JsonlStore:
     """Append-only JSONL of records keyed by ``id``; a rerun reads what is done and skips it.
 
-    Each batch is appended with one write, flushed and fsynced. A line cut short by a crash is
-    dropped (and truncated away) when the store is opened again.
+    Each batch is appended with one write, flushed and fsynced. A damaged line (cut short by a
+    crash, or edited by hand) is never dropped silently: `read` names it (``file:line``) through
+    `warn`, leaves it out of the records so that its item is computed again, and rewrites the
+    file without it. A line that is valid JSON but not a record (no ``id``) is refused: the file
+    is not a results file.
+
+    Parameters
+    ----------
+    path : the JSONL file.
+    validate : optional check of one record; returns a problem (str) or None. A record with a
+        problem is treated like a damaged line.
+    warn : where the messages about damaged lines go (default: standard error).
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        validate: Callable[[dict], str | None] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ):
         self.path = Path(path)
+        self.validate = validate
+        self.warn = warn or _warn_stderr
+        self.damaged: list[str] = []  # the messages of the last `read`
 
     def read(self) -> dict[str, dict]:
+        """The latest record per ``id``; damaged lines are named, dropped and recomputed."""
+        self.damaged = []
         if not self.path.exists():
             return {}
         records: dict[str, dict] = {}
-        good_bytes = 0
+        kept: list[bytes] = []
         with self.path.open("rb") as fh:
-            for raw in fh:
+            for n, raw in enumerate(fh, 1):
+                problem = None
                 if not raw.endswith(b"\n"):
-                    break  # a partial last line from an interrupted write
-                try:
-                    rec = json.loads(raw)
-                except json.JSONDecodeError:
-                    break
-                if not isinstance(rec, dict) or "id" not in rec:
-                    raise ValueError(
-                        f"{self.path}: a line without an 'id' field; not a results file"
-                    )
-                records[rec["id"]] = rec
-                good_bytes += len(raw)
-        if good_bytes != self.path.stat().st_size:
-            with self.path.open("r+b") as fh:
-                fh.truncate(good_bytes)
+                    problem = "incomplete last line (an interrupted write)"
+                elif not raw.strip():
+                    problem = "empty line"
+                else:
+                    try:
+                        rec = json.loads(raw)
+                    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                        problem = f"not valid JSON ({getattr(exc, 'msg', exc)})"
+                    else:
+                        if not isinstance(rec, dict) or "id" not in rec:
+                            raise ValueError(
+                                f"{self.path}:{n}: a line without an 'id' field; not a results "
+                                "file (use another output folder, or --overwrite)"
+                            )
+                        if self.validate is not None:
+                            problem = self.validate(rec)
+                if problem:
+                    self.damaged.append(f"{self.path}:{n}: {problem}; its item is computed again")
+                    continue
+                records[str(rec["id"])] = rec
+                kept.append(raw)
+        if self.damaged:
+            for message in self.damaged:
+                self.warn(message)
+            # The damaged lines go, so that the next read does not report them again.
+            atomic_write_text(self.path, b"".join(kept).decode("utf-8"))
         return records
 
     def append(self, records: Iterable[dict]) -> None:
@@ -85,3 +126,48 @@ class JsonlStore:
             fh.write(lines)
             fh.flush()
             os.fsync(fh.fileno())
+
+
+LOCK_NAME = ".tatar.lock"
+_held: dict[Path, tuple[int, int]] = {}  # folder -> (fd, depth): re-entrant within a process
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive lock on an output folder for as long as the block runs.
+
+    Two processes writing one folder would interleave their results (and the last writer's
+    reports would win), so a second one stops at once with a ValueError naming the folder. The
+    lock is an advisory ``flock`` on ``<folder>/.tatar.lock``: the kernel releases it when the
+    holder exits, however it exits, so a killed run never leaves a stale lock behind. Nested use
+    on the same folder in one process is allowed.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file, not an output folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if key in _held:
+        fd, depth = _held[key]
+        _held[key] = (fd, depth + 1)
+        try:
+            yield folder
+        finally:
+            fd, depth = _held[key]
+            _held[key] = (fd, depth - 1)
+        return
+    fd = os.open(key / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ValueError(
+            f"{folder}: another run is writing to this folder; wait for it to finish or use "
+            "another output folder"
+        ) from None
+    _held[key] = (fd, 1)
+    try:
+        yield folder
+    finally:
+        del _held[key]
+        os.close(fd)  # closing the descriptor releases the lock

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tatar.generation import Backend, GenerationSettings, load_image
 from tatar.parsing import parse_answer, think_text
+from tatar.progress import progress_bar
 from tatar.prompts import check_task
 from tatar.scales import clip_prediction
 
@@ -19,7 +20,8 @@ class ImageScore:
 
     ``score`` is the mean of the parsed answers (None when none parsed), ``std`` their
     population standard deviation (0 for one sample), ``rationale`` the ``<think>`` text of the
-    first completion that has one.
+    first completion that has one. ``error`` says why an image could not be scored (unreadable,
+    or refused by the processor); it is then the only answer and there are no completions.
     """
 
     image: str
@@ -29,9 +31,13 @@ class ImageScore:
     parse_rate: float
     rationale: str | None
     completions: list[str]
+    error: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["error"] is None:
+            del d["error"]
+        return d
 
 
 def tasks_for(task: str) -> list[str]:
@@ -44,8 +50,14 @@ def score_images(
     settings: GenerationSettings,
     *,
     task: str = "both",
+    progress: bool = False,
 ) -> list[ImageScore]:
-    """One `ImageScore` per image and task (images in order, IQA before IAA)."""
+    """One `ImageScore` per image and task (images in order, IQA before IAA).
+
+    An image that cannot be read or processed gets an `ImageScore` with ``error`` set; the
+    other images are scored all the same. `progress` shows a bar (plain lines when the output
+    is not a terminal).
+    """
     paths = [Path(p) for p in images]
     for p in paths:
         if not p.is_file():
@@ -53,23 +65,76 @@ def score_images(
     tasks = tasks_for(task)
     jobs = [(p, t) for p in paths for t in tasks]
     results: list[ImageScore] = []
-    for start in range(0, len(jobs), settings.batch_size):
-        batch = jobs[start : start + settings.batch_size]
-        pil = [load_image(p) for p, _ in batch]
-        key = "|".join(f"{p}:{t}" for p, t in batch)
-        outputs = backend.generate(pil, [t for _, t in batch], settings, key=key)
-        for (p, t), comps in zip(batch, outputs, strict=True):
-            parsed = [clip_prediction(s) for s in (parse_answer(c) for c in comps) if s is not None]
-            rationale = next((r for r in (think_text(c) for c in comps) if r), None)
-            results.append(
-                ImageScore(
-                    image=str(p),
-                    task=t,
-                    score=statistics.fmean(parsed) if parsed else None,
-                    std=statistics.pstdev(parsed) if parsed else None,
-                    parse_rate=len(parsed) / len(comps) if comps else 0.0,
-                    rationale=rationale,
-                    completions=list(comps),
-                )
-            )
+    with progress_bar(enabled=progress and len(jobs) > 0) as bar:
+        task_id = bar.add_task("scoring", total=len(jobs))
+        for start in range(0, len(jobs), settings.batch_size):
+            batch = jobs[start : start + settings.batch_size]
+            results += _score_batch(backend, batch, settings)
+            bar.advance(task_id, len(batch))
     return results
+
+
+def generate_each(
+    backend: Backend,
+    images: list,
+    tasks: list[str],
+    settings: GenerationSettings,
+    *,
+    key: str,
+    keys: list[str],
+) -> list[list[str] | str]:
+    """`backend.generate` on a batch; where the processor refuses an image (a ValueError, e.g.
+    an extreme aspect ratio), that image's entry is the reason (a str) and the others are
+    answered all the same."""
+    try:
+        return backend.generate(images, tasks, settings, key=key)
+    except ValueError as exc:
+        if len(images) == 1:
+            return [str(exc)]
+    # One refused image fails its whole batch: alone, each image passes or fails on its own.
+    out: list[list[str] | str] = []
+    for im, t, k in zip(images, tasks, keys, strict=True):
+        try:
+            out.append(backend.generate([im], [t], settings, key=k)[0])
+        except ValueError as exc:
+            out.append(str(exc))
+    return out
+
+
+def _failed(p: Path, t: str, reason: str) -> ImageScore:
+    return ImageScore(str(p), t, None, None, 0.0, None, [], error=reason)
+
+
+def _score_batch(
+    backend: Backend, batch: list[tuple[Path, str]], settings: GenerationSettings
+) -> list[ImageScore]:
+    out: dict[int, ImageScore] = {}
+    ok, pil = [], []
+    for i, (p, t) in enumerate(batch):
+        try:
+            pil.append(load_image(p))
+            ok.append(i)
+        except (ValueError, OSError) as exc:
+            out[i] = _failed(p, t, str(exc))
+    outputs: list[list[str] | str] = []
+    if ok:
+        keys = [f"{batch[i][0]}:{batch[i][1]}" for i in ok]
+        tasks = [batch[i][1] for i in ok]
+        outputs = generate_each(backend, pil, tasks, settings, key="|".join(keys), keys=keys)
+    for i, comps in zip(ok, outputs, strict=True):
+        p, t = batch[i]
+        if isinstance(comps, str):
+            out[i] = _failed(p, t, f"cannot process image {p}: {comps}")
+            continue
+        parsed = [clip_prediction(s) for s in (parse_answer(c) for c in comps) if s is not None]
+        rationale = next((r for r in (think_text(c) for c in comps) if r), None)
+        out[i] = ImageScore(
+            image=str(p),
+            task=t,
+            score=statistics.fmean(parsed) if parsed else None,
+            std=statistics.pstdev(parsed) if parsed else None,
+            parse_rate=len(parsed) / len(comps) if comps else 0.0,
+            rationale=rationale,
+            completions=list(comps),
+        )
+    return [out[i] for i in range(len(batch))]

@@ -11,12 +11,16 @@ repeats). Actions:
     {"delay": 0.1, ...}                             same as sleep; used for pacing
 
 Every request is recorded (stage, key, Authorization header, body), and the highest number of
-requests in flight at once is tracked.
+requests in flight at once is tracked: requests whose client is still waiting for the answer. A
+request the client gave up on (it timed out and closed the connection) stops counting then, not
+when the server's scripted pause ends; otherwise its retry would be counted twice, and the count
+would exceed the client's concurrency bound by chance on a busy machine.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -47,7 +51,7 @@ class ScriptedChatServer:
         self.default = default
         self.requests: list[Request] = []
         self.max_in_flight = 0
-        self._in_flight = 0
+        self._waiting: dict[object, socket.socket] = {}  # request -> its connection
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -95,6 +99,33 @@ class ScriptedChatServer:
             return {"status": 404, "body": f"no script for {stage}/{key}"}
         return self.default(stage, key, body)
 
+    @staticmethod
+    def _client_gone(conn: socket.socket) -> bool:
+        """True when the client closed the connection (it waits for nothing any more)."""
+        try:
+            return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False  # open, nothing to read: the client is waiting
+        except OSError:
+            return True
+
+    def _count_in(self, token: object, conn: socket.socket) -> None:
+        # Called with the lock held. A client closes a timed-out connection before it sends the
+        # retry, so by the time the retry arrives here the old connection reads as closed.
+        for other, c in list(self._waiting.items()):
+            if self._client_gone(c):
+                del self._waiting[other]
+        self._waiting[token] = conn
+        self.max_in_flight = max(self.max_in_flight, len(self._waiting))
+
+    def _pause(self, seconds: float, conn: socket.socket) -> None:
+        """Sleep, but stop early when the client goes away (nobody waits for the answer)."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.02))
+            if self._client_gone(conn):
+                return
+
     def _handler_class(self):
         server = self
 
@@ -124,13 +155,13 @@ class ScriptedChatServer:
                     server.requests.append(
                         Request(stage, key, self.headers.get("Authorization"), body)
                     )
-                    server._in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server._in_flight)
+                    token = object()
+                    server._count_in(token, self.connection)
                 try:
                     action = server._next_action(stage, key, body)
                     pause = action.get("sleep", action.get("delay", 0.0))
                     if pause:
-                        time.sleep(pause)
+                        server._pause(pause, self.connection)
                     if "status" in action:
                         headers = {}
                         if action.get("retry_after") is not None:
@@ -162,6 +193,6 @@ class ScriptedChatServer:
                     pass  # the client gave up (timeout); nothing to answer
                 finally:
                     with server._lock:
-                        server._in_flight -= 1
+                        server._waiting.pop(token, None)
 
         return Handler

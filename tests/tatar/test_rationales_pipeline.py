@@ -105,7 +105,7 @@ teacher:
   model: teacher-model
   api_key_env: TEST_RATIONALE_KEY
   concurrency: 3
-  timeout_s: 0.5
+  timeout_s: 2.0
   max_retries: 2
   backoff_s: 0.01
   backoff_max_s: 0.05
@@ -115,7 +115,7 @@ judge:
   model: judge-model
   api_key_env: TEST_RATIONALE_KEY
   concurrency: 3
-  timeout_s: 0.5
+  timeout_s: 2.0
   max_retries: 2
   backoff_s: 0.01
   backoff_max_s: 0.05
@@ -165,7 +165,8 @@ SCRIPT = {
     ("teacher", "rid-0"): [{**teacher_answer(IQA_THINK, "61.25"), "delay": 0.4}],
     ("teacher", "rid-1"): [{"status": 429, "retry_after": "0"}, teacher_answer(IQA_THINK, "61.25")],
     ("teacher", "rid-2"): [
-        {"sleep": 1.0, **teacher_answer(IQA_THINK, "61.25")},
+        # past the client's 2 s timeout; the 2 s leave room for a loaded machine elsewhere
+        {"sleep": 4.0, **teacher_answer(IQA_THINK, "61.25")},
         teacher_answer(IQA_THINK, "61.25"),
     ],
     ("teacher", "rid-3"): [teacher_answer(IQA_THINK + " " + IQA_THINK, "61.25")],
@@ -194,6 +195,27 @@ def default_answer(stage: str, key: str, body: dict) -> dict:
 @pytest.fixture
 def env(monkeypatch):
     monkeypatch.setenv("TEST_RATIONALE_KEY", KEY)
+
+
+def test_a_timed_out_request_stops_counting_at_the_server_when_the_client_gives_up():
+    """The server's in-flight count is what the client waits for: a request it abandoned (timed
+    out, connection closed) plus its retry are one request in flight, not two."""
+    import asyncio
+
+    from tatar.rationales.client import ChatClient
+
+    script = {("teacher", "x"): [{"sleep": 3.0, "content": "late"}, {"content": "on time"}]}
+    with ScriptedChatServer(lambda body: ("teacher", "x"), script) as server:
+
+        async def call():
+            async with ChatClient(
+                server.base_url, timeout_s=0.3, max_retries=1, backoff_s=0.01, concurrency=1
+            ) as client:
+                return await client.complete({"messages": []})
+
+        reply = asyncio.run(call())
+        assert reply.text == "on time" and reply.attempts == 2
+        assert server.count() == 2 and server.max_in_flight == 1
 
 
 def test_generate_and_judge_keep_and_reject_exactly_what_they_should(tmp_path, env):

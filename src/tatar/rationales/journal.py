@@ -2,7 +2,8 @@
 
 Each finished call is one JSON line, written and flushed as it completes, in completion order.
 A process killed at any point loses at most the line being written: a torn last line is cut
-off on the next open. (Flushing hands the line to the OS, which keeps it when the process is
+off on the next open, named (file:line) on standard error, and its call is made again. A
+damaged line anywhere else is refused with its file and line. (Flushing hands the line to the OS, which keeps it when the process is
 killed; fsync per line would only add protection against power loss, at a large cost.) The first
 line records the settings fingerprint, so a rerun cannot mix answers made with other prompts or
 models. The ordered output files are rebuilt from the journal at the end of every run.
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import fcntl
 import json
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +38,18 @@ class Journal:
     appending; `append()` adds one finished call.
     """
 
-    def __init__(self, path: str | Path, *, stage: str, fingerprint: str):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        stage: str,
+        fingerprint: str,
+        warn: Callable[[str], None] | None = None,
+    ):
         self.path = Path(path)
         self.stage = stage
         self.fingerprint = fingerprint
+        self.warn = warn or (lambda m: print(f"warning: {m}", file=sys.stderr, flush=True))
         self._file = None
 
     def _header(self) -> dict[str, Any]:
@@ -52,10 +62,19 @@ class Journal:
         data = self.path.read_bytes()
         end = data.rfind(b"\n") + 1
         if end < len(data):  # torn write from a killed run: drop it, the call is redone
+            line = data[:end].count(b"\n") + 1
+            self.warn(
+                f"{self.path}:{line}: incomplete last line (an interrupted "
+                "write); its call is made again"
+            )
             with self.path.open("r+b") as f:
                 f.truncate(end)
             data = data[:end]
-        lines = data.decode("utf-8").splitlines()
+        try:
+            lines = data.decode("utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            line = data[: e.start].count(b"\n") + 1
+            raise ValueError(f"{self.path}:{line}: corrupt journal line (not UTF-8)") from None
         if not lines:
             return {}, []
         try:
@@ -76,7 +95,15 @@ class Journal:
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{self.path}:{n}: corrupt journal line ({e.msg})") from None
+                raise ValueError(
+                    f"{self.path}:{n}: corrupt journal line ({e.msg}); delete that line to have "
+                    "its call made again"
+                ) from None
+            if not isinstance(entry, dict) or "id" not in entry or "ok" not in entry:
+                raise ValueError(
+                    f"{self.path}:{n}: a journal entry without 'id' and 'ok'; delete that line "
+                    "to have its call made again"
+                )
             entries.append(entry)
             latest[str(entry["id"])] = entry
         return latest, entries

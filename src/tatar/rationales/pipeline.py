@@ -28,11 +28,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
 from tatar import __version__
+from tatar.outputs import folder_lock
 from tatar.parsing import format_completion
+from tatar.progress import progress_bar
 from tatar.rationales.client import ChatCallError, ChatClient
 from tatar.rationales.config import Endpoint, RationaleConfig, StageConfig
 from tatar.rationales.journal import Journal, atomic_write_json, atomic_write_jsonl
@@ -114,16 +115,15 @@ def _check_inputs(items: list[Item], stage_cfg: StageConfig, source: Path, stage
         )
 
 
-def _progress(enabled: bool, label: str) -> Progress:
-    return Progress(
+def _progress(enabled: bool, label: str):
+    # a bar on a terminal, plain lines in a log file
+    return progress_bar(
         TextColumn(f"[bold]{label}[/bold]"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[status]}"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-        transient=False,
+        enabled=enabled,
     )
 
 
@@ -356,71 +356,73 @@ def run_generate(
     _check_inputs(items, teacher, in_path, "teacher")
     rules = config.rules
 
-    def build(it: Item, ep: Endpoint) -> dict[str, Any]:
-        return teacher_request(it, ep, rules)
+    with folder_lock(out_dir):  # one run per output folder
 
-    latest, entries, stats = _run_stage(
-        "generate", GENERATE_FILES, items, teacher, config, out_dir, build, progress
-    )
+        def build(it: Item, ep: Endpoint) -> dict[str, Any]:
+            return teacher_request(it, ep, rules)
 
-    passed, rejected, failed = [], [], []
-    for it in items:
-        e = latest.get(it.id)
-        if e is None:  # only when interrupted
-            continue
-        if not e["ok"]:
-            failed.append(
-                it.output(
-                    error={
-                        "stage": "teacher",
-                        "code": e["code"],
-                        "message": e["error"],
-                        "attempts": e["attempts"],
-                    }
+        latest, entries, stats = _run_stage(
+            "generate", GENERATE_FILES, items, teacher, config, out_dir, build, progress
+        )
+
+        passed, rejected, failed = [], [], []
+        for it in items:
+            e = latest.get(it.id)
+            if e is None:  # only when interrupted
+                continue
+            if not e["ok"]:
+                failed.append(
+                    it.output(
+                        error={
+                            "stage": "teacher",
+                            "code": e["code"],
+                            "message": e["error"],
+                            "attempts": e["attempts"],
+                        }
+                    )
                 )
-            )
-            continue
-        ep = teacher.endpoint(it.task)
-        text = _restore_stop(e["text"], e.get("finish_reason"), ep)
-        res = check_completion(text, it.task, it.target, rules, native_score=it.native)
-        if res.ok:
-            passed.append(it.output(rationale=res.rationale))
-        else:
-            rejected.append(
-                it.output(
-                    rationale=res.rationale,
-                    teacher_output=text,
-                    reject={
-                        "stage": "rule",
-                        "reasons": [v.as_dict() for v in res.violations],
-                        "local_checks": res.local_checks(),
-                    },
+                continue
+            ep = teacher.endpoint(it.task)
+            text = _restore_stop(e["text"], e.get("finish_reason"), ep)
+            res = check_completion(text, it.task, it.target, rules, native_score=it.native)
+            if res.ok:
+                passed.append(it.output(rationale=res.rationale))
+            else:
+                rejected.append(
+                    it.output(
+                        rationale=res.rationale,
+                        teacher_output=text,
+                        reject={
+                            "stage": "rule",
+                            "reasons": [v.as_dict() for v in res.violations],
+                            "local_checks": res.local_checks(),
+                        },
+                    )
                 )
-            )
 
-    summary = {
-        "stage": "generate",
-        "records": len(items),
-        "passed_rules": len(passed),
-        "rejected_rule": len(rejected),
-        "failed": len(failed),
-        "reasons": {
-            "rejected_rule": _reasons(rejected, "reject"),
-            "failed": _reasons(failed, "error"),
-        },
-        **stats,
-        "prompt_version": PROMPT_VERSION,
-        "out_dir": str(out_dir),
-    }
-    f = GENERATE_FILES
-    atomic_write_jsonl(out_dir / f.passed, passed)
-    atomic_write_jsonl(out_dir / f.rejected, rejected)
-    atomic_write_jsonl(out_dir / f.failed, failed)
-    atomic_write_json(
-        out_dir / f.meta, _meta("generate", config, teacher, in_path, items, limit, None)
-    )
-    atomic_write_json(out_dir / f.summary, summary)
-    return summary
+        summary = {
+            "stage": "generate",
+            "records": len(items),
+            "passed_rules": len(passed),
+            "rejected_rule": len(rejected),
+            "failed": len(failed),
+            "reasons": {
+                "rejected_rule": _reasons(rejected, "reject"),
+                "failed": _reasons(failed, "error"),
+            },
+            **stats,
+            "prompt_version": PROMPT_VERSION,
+            "out_dir": str(out_dir),
+        }
+        f = GENERATE_FILES
+        atomic_write_jsonl(out_dir / f.passed, passed)
+        atomic_write_jsonl(out_dir / f.rejected, rejected)
+        atomic_write_jsonl(out_dir / f.failed, failed)
+        atomic_write_json(
+            out_dir / f.meta, _meta("generate", config, teacher, in_path, items, limit, None)
+        )
+        atomic_write_json(out_dir / f.summary, summary)
+        return summary
 
 
 # ----------------------------------------------------------------------------- judge
@@ -481,109 +483,112 @@ def run_judge(
     to_call = [it for it in items if checks[it.id].ok]
     _check_inputs(to_call, judge_cfg, in_path, "judge")
 
-    def build(it: Item, ep: Endpoint) -> dict[str, Any]:
-        return judge_request(it, ep, config.rules)
+    with folder_lock(out_dir):  # one run per output folder
 
-    latest, entries, stats = _run_stage(
-        "judge", JUDGE_FILES, to_call, judge_cfg, config, out_dir, build, progress
-    )
+        def build(it: Item, ep: Endpoint) -> dict[str, Any]:
+            return judge_request(it, ep, config.rules)
 
-    kept, rejected, failed = [], [], []
-    n_rule = 0
-    for it in items:
-        res = checks[it.id]
-        if not res.ok:
-            n_rule += 1
-            rejected.append(
-                it.output(
-                    reject={
-                        "stage": "rule",
-                        "reasons": [v.as_dict() for v in res.violations],
-                        "local_checks": res.local_checks(),
-                    }
-                )
-            )
-            continue
-        e = latest.get(it.id)
-        if e is None:
-            continue
-        if not e["ok"]:
-            failed.append(
-                it.output(
-                    error={
-                        "stage": "judge",
-                        "code": e["code"],
-                        "message": e["error"],
-                        "attempts": e["attempts"],
-                    }
-                )
-            )
-            continue
-        judge_obj: dict[str, Any] = {
-            "model": e.get("model"),
-            "prompt_version": PROMPT_VERSION,
-            "local_checks": res.local_checks(),
-        }
-        try:
-            verdict = parse_verdict(e["text"], it.task)
-        except VerdictError as err:
-            judge_obj.update(kept=False, answer=e["text"])
-            rejected.append(
-                it.output(
-                    judge=judge_obj,
-                    reject={"stage": "judge", "reasons": [err.violation().as_dict()]},
-                )
-            )
-            continue
-        why = policy_violations(verdict, it.task, config.judge_policy)
-        judge_obj.update(
-            decision=verdict.decision, scores=verdict.scores, verdict=verdict.raw, kept=not why
+        latest, entries, stats = _run_stage(
+            "judge", JUDGE_FILES, to_call, judge_cfg, config, out_dir, build, progress
         )
-        if why:
-            rejected.append(
-                it.output(
-                    judge=judge_obj,
-                    reject={"stage": "judge", "reasons": [v.as_dict() for v in why]},
-                )
-            )
-        else:
-            kept.append(it.output(judge=judge_obj))
 
-    rule_rows = [r for r in rejected if r["reject"]["stage"] == "rule"]
-    judge_rows = [r for r in rejected if r["reject"]["stage"] == "judge"]
-    upstream_summary = _read_json(in_path.parent / GENERATE_FILES.summary)
-    summary: dict[str, Any] = {
-        "stage": "judge",
-        "records": len(items),
-        "kept": len(kept),
-        "rejected_rule": n_rule,
-        "rejected_judge": len(judge_rows),
-        "failed": len(failed),
-        "reasons": {
-            "rejected_rule": _reasons(rule_rows, "reject"),
-            "rejected_judge": _reasons(judge_rows, "reject"),
-            "failed": _reasons(failed, "error"),
-        },
-        **stats,
-        "prompt_version": PROMPT_VERSION,
-        "out_dir": str(out_dir),
-    }
-    if upstream_summary is not None and upstream_summary.get("stage") == "generate":
-        summary["pipeline"] = {
-            "records": upstream_summary["records"],
+        kept, rejected, failed = [], [], []
+        n_rule = 0
+        for it in items:
+            res = checks[it.id]
+            if not res.ok:
+                n_rule += 1
+                rejected.append(
+                    it.output(
+                        reject={
+                            "stage": "rule",
+                            "reasons": [v.as_dict() for v in res.violations],
+                            "local_checks": res.local_checks(),
+                        }
+                    )
+                )
+                continue
+            e = latest.get(it.id)
+            if e is None:
+                continue
+            if not e["ok"]:
+                failed.append(
+                    it.output(
+                        error={
+                            "stage": "judge",
+                            "code": e["code"],
+                            "message": e["error"],
+                            "attempts": e["attempts"],
+                        }
+                    )
+                )
+                continue
+            judge_obj: dict[str, Any] = {
+                "model": e.get("model"),
+                "prompt_version": PROMPT_VERSION,
+                "local_checks": res.local_checks(),
+            }
+            try:
+                verdict = parse_verdict(e["text"], it.task)
+            except VerdictError as err:
+                judge_obj.update(kept=False, answer=e["text"])
+                rejected.append(
+                    it.output(
+                        judge=judge_obj,
+                        reject={"stage": "judge", "reasons": [err.violation().as_dict()]},
+                    )
+                )
+                continue
+            why = policy_violations(verdict, it.task, config.judge_policy)
+            judge_obj.update(
+                decision=verdict.decision, scores=verdict.scores, verdict=verdict.raw, kept=not why
+            )
+            if why:
+                rejected.append(
+                    it.output(
+                        judge=judge_obj,
+                        reject={"stage": "judge", "reasons": [v.as_dict() for v in why]},
+                    )
+                )
+            else:
+                kept.append(it.output(judge=judge_obj))
+
+        rule_rows = [r for r in rejected if r["reject"]["stage"] == "rule"]
+        judge_rows = [r for r in rejected if r["reject"]["stage"] == "judge"]
+        upstream_summary = _read_json(in_path.parent / GENERATE_FILES.summary)
+        summary: dict[str, Any] = {
+            "stage": "judge",
+            "records": len(items),
             "kept": len(kept),
-            "rejected_rule": upstream_summary["rejected_rule"] + n_rule,
+            "rejected_rule": n_rule,
             "rejected_judge": len(judge_rows),
-            "failed_teacher": upstream_summary["failed"],
-            "failed_judge": len(failed),
+            "failed": len(failed),
+            "reasons": {
+                "rejected_rule": _reasons(rule_rows, "reject"),
+                "rejected_judge": _reasons(judge_rows, "reject"),
+                "failed": _reasons(failed, "error"),
+            },
+            **stats,
+            "prompt_version": PROMPT_VERSION,
+            "out_dir": str(out_dir),
         }
-    f = JUDGE_FILES
-    atomic_write_jsonl(out_dir / f.passed, kept)
-    atomic_write_jsonl(out_dir / f.rejected, rejected)
-    atomic_write_jsonl(out_dir / f.failed, failed)
-    upstream_meta = _read_json(in_path.parent / GENERATE_FILES.meta)
-    atomic_write_json(
-        out_dir / f.meta, _meta("judge", config, judge_cfg, in_path, items, limit, upstream_meta)
-    )
-    atomic_write_json(out_dir / f.summary, summary)
-    return summary
+        if upstream_summary is not None and upstream_summary.get("stage") == "generate":
+            summary["pipeline"] = {
+                "records": upstream_summary["records"],
+                "kept": len(kept),
+                "rejected_rule": upstream_summary["rejected_rule"] + n_rule,
+                "rejected_judge": len(judge_rows),
+                "failed_teacher": upstream_summary["failed"],
+                "failed_judge": len(failed),
+            }
+        f = JUDGE_FILES
+        atomic_write_jsonl(out_dir / f.passed, kept)
+        atomic_write_jsonl(out_dir / f.rejected, rejected)
+        atomic_write_jsonl(out_dir / f.failed, failed)
+        upstream_meta = _read_json(in_path.parent / GENERATE_FILES.meta)
+        atomic_write_json(
+            out_dir / f.meta,
+            _meta("judge", config, judge_cfg, in_path, items, limit, upstream_meta),
+        )
+        atomic_write_json(out_dir / f.summary, summary)
+        return summary

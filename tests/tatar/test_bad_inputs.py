@@ -1,0 +1,398 @@
+"""Bad inputs on the TATAR side: damaged result files, unreadable images, shared output folders,
+fixed-choice options, progress when output goes to a file. Each case is listed in
+docs/bad_inputs.md."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from tatar.cli import app
+from tatar.datasets import load_dataset
+from tatar.evaluate import evaluate
+from tatar.generation import GenerationSettings
+from tatar.outputs import LOCK_NAME, JsonlStore, folder_lock
+from tatar.progress import PlainProgress
+
+runner = CliRunner()
+
+
+class Backend:
+    """Answers a fixed score per image; refuses (ValueError) images wider than `refuse_wider`."""
+
+    name = "fixed"
+
+    def __init__(self, refuse_wider: int | None = None):
+        self.images = 0
+        self.refuse_wider = refuse_wider
+
+    def generate(self, images, tasks, settings, *, key=""):
+        if self.refuse_wider and any(im.size[0] > self.refuse_wider for im in images):
+            raise ValueError("absolute aspect ratio must be smaller than 200")
+        self.images += len(images)
+        return [[f"<answer>{10 + im.size[0]:.2f}</answer>"] for im in images]
+
+
+def make_labels(root: Path, n: int = 10) -> Path:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        Image.new("RGB", (20 + i, 20), (i * 20, 50, 50)).save(root / f"img{i}.png")
+        rows.append(f"img{i}.png,{rng.uniform(1, 5):.3f}")
+    (root / "labels.csv").write_text("image,mos\n" + "\n".join(rows) + "\n")
+    return root / "labels.csv"
+
+
+def run_eval(labels: Path, out: Path, backend) -> list:
+    ds = load_dataset(labels, task="iqa", scale="1:5")
+    return evaluate(
+        backend,
+        [ds],
+        out,
+        GenerationSettings(batch_size=4),
+        model="m",
+        n_resamples=0,
+        progress=False,
+    )
+
+
+def cli(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+# --------------------------------------------------------------------- damaged result files
+
+
+def test_damaged_middle_line_is_named_and_only_its_image_recomputed(tmp_path, capsys):
+    labels = make_labels(tmp_path)
+    out = tmp_path / "out"
+    run_eval(labels, out, Backend())
+    samples = out / "labels" / "samples.jsonl"
+    lines = samples.read_text().splitlines(keepends=True)
+    lines[4] = lines[4][: len(lines[4]) // 2] + "\n"  # line 5 cut in the middle
+    samples.write_text("".join(lines))
+    capsys.readouterr()
+
+    backend = Backend()
+    (res,) = run_eval(labels, out, backend)
+    err = capsys.readouterr().err
+    assert f"{samples}:5: not valid JSON" in err and "computed again" in err
+    assert backend.images == 1 and res.generated == 1  # the 35-records-lost bug: nothing lost
+    assert res.metrics["n"] == 10
+    assert len(JsonlStore(samples).read()) == 10
+    assert capsys.readouterr().err == ""  # the damaged line is gone: no warning on the next read
+
+
+def test_truncated_last_line_is_named_with_file_and_line(tmp_path):
+    warnings: list[str] = []
+    store = JsonlStore(tmp_path / "s.jsonl", warn=warnings.append)
+    store.append([{"id": "a"}, {"id": "b"}])
+    with (tmp_path / "s.jsonl").open("a") as fh:
+        fh.write('{"id": "c", "v"')
+    assert list(store.read()) == ["a", "b"]
+    assert warnings == [
+        f"{tmp_path / 's.jsonl'}:3: incomplete last line (an interrupted write); its item is computed again"
+    ]
+
+
+def test_record_with_wrong_fields_is_recomputed_not_trusted(tmp_path, capsys):
+    labels = make_labels(tmp_path)
+    out = tmp_path / "out"
+    run_eval(labels, out, Backend())
+    samples = out / "labels" / "samples.jsonl"
+    recs = [json.loads(x) for x in samples.read_text().splitlines()]
+    recs[2]["pred"] = "high"
+    del recs[6]["completions"]
+    samples.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    capsys.readouterr()
+    backend = Backend()
+    run_eval(labels, out, backend)
+    err = capsys.readouterr().err
+    assert f"{samples}:3:" in err and "pred is not a number" in err
+    assert f"{samples}:7:" in err and "no list 'completions'" in err
+    assert backend.images == 2
+
+
+def test_line_that_is_not_a_record_is_refused_with_file_and_line(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "a"}\n[1, 2]\n')
+    with pytest.raises(ValueError, match=r"s\.jsonl:2: a line without an 'id' field"):
+        JsonlStore(path).read()
+
+
+def test_rationale_journal_torn_line_is_named_and_bad_entry_refused(tmp_path):
+    from tatar.rationales.journal import Journal
+
+    path = tmp_path / "generate.journal.jsonl"
+    j = Journal(path, stage="generate", fingerprint="f")
+    with j:
+        j.open()
+        j.append({"id": "a", "ok": True})
+    with path.open("a") as fh:
+        fh.write('{"id": "b", "o')
+    warnings: list[str] = []
+    j = Journal(path, stage="generate", fingerprint="f", warn=warnings.append)
+    latest, _ = j.read()
+    assert list(latest) == ["a"]
+    assert warnings == [
+        f"{path}:3: incomplete last line (an interrupted write); its call is made again"
+    ]
+    with path.open("a") as fh:
+        fh.write('{"ok": true}\n')
+    with pytest.raises(ValueError, match=r"journal\.jsonl:3: a journal entry without 'id'"):
+        j.read()
+
+
+# --------------------------------------------------------------------- unreadable images
+
+
+def test_eval_counts_corrupt_and_empty_images_as_failures_and_retries_them(tmp_path):
+    labels = make_labels(tmp_path)
+    (tmp_path / "img3.png").write_bytes(b"\x89PNG garbage")
+    (tmp_path / "img7.png").write_bytes(b"")
+    out = tmp_path / "out"
+    backend = Backend()
+    (res,) = run_eval(labels, out, backend)
+    assert backend.images == 8
+    assert res.metrics["n"] == 10 and res.metrics["n_parsed"] == 8
+    assert res.metrics["unreadable_images"] == 2
+    assert [u.split(":")[0] for u in res.unreadable] == [
+        str(tmp_path / "img3.png"),
+        str(tmp_path / "img7.png"),
+    ]
+    assert "(2 unreadable, counted as failures)" in (out / "summary.md").read_text()
+    # the image is repaired: the rerun tries (only) the two failed images again
+    Image.new("RGB", (23, 20)).save(tmp_path / "img3.png")
+    backend = Backend()
+    (res,) = run_eval(labels, out, backend)
+    assert backend.images == 1 and res.metrics["unreadable_images"] == 1
+
+
+def test_eval_image_the_processor_refuses_fails_alone_not_its_batch(tmp_path):
+    labels = make_labels(tmp_path)
+    (res,) = run_eval(labels, tmp_path / "out", Backend(refuse_wider=27))  # img8, img9
+    assert res.metrics["n_parsed"] == 8 and res.metrics["unreadable_images"] == 2
+    assert "aspect ratio" in res.unreadable[0]
+
+
+def test_cli_eval_reports_unreadable_images_and_finishes(tmp_path, tiny_model_dir):
+    labels = make_labels(tmp_path, n=3)
+    (tmp_path / "img1.png").write_bytes(b"not an image")
+    code, stdout, stderr = cli(
+        "eval", "--model", tiny_model_dir, "--dataset", labels, "--task", "iqa",
+        "--scale", "1:5", "--out", tmp_path / "out", "--max-new-tokens", 2,
+        "--bootstrap", 0, "--backend", "hf", "--quiet",
+    )  # fmt: skip
+    assert code == 0, stdout + stderr
+    assert "labels: 1 image(s) could not be read" in stderr and "img1.png" in stderr
+    assert "| IQA | labels (1 unreadable, counted as failures) | 3 |" in stdout
+
+
+def test_cli_score_prints_the_good_images_and_reports_the_corrupt_one(tmp_path, tiny_model_dir):
+    good = [tmp_path / "a.png", tmp_path / "c.png"]
+    for p in good:
+        Image.new("RGB", (32, 32), (200, 10, 10)).save(p)
+    bad = tmp_path / "b.png"
+    bad.write_bytes(b"")
+    common = ("--model", tiny_model_dir, "--task", "iqa", "--max-new-tokens", 2, "--backend", "hf")
+    code, stdout, stderr = cli("score", good[0], bad, good[1], *common, "--quiet")
+    assert code == 1
+    assert "Traceback" not in stdout + stderr
+    assert [line.split()[0] for line in stdout.splitlines() if "IQA" in line] == [
+        str(good[0]),
+        str(good[1]),
+    ]
+    errors = [line for line in stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: cannot read image {bad}: ")
+    code, stdout, stderr = cli("score", good[0], bad, *common, "--json", "--quiet")
+    assert code == 1
+    rows = json.loads(stdout)
+    assert [r.get("error") is None for r in rows] == [True, False]
+    assert rows[1]["score"] is None and "cannot read image" in rows[1]["error"]
+
+
+# --------------------------------------------------------------------- locked output folders
+
+
+def hold_lock(folder: Path):
+    """Take the folder's lock as another process would (a separate open file description)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def test_second_eval_into_a_locked_folder_stops_with_a_one_line_error(tmp_path, tiny_model_dir):
+    labels = make_labels(tmp_path, n=2)
+    out = tmp_path / "out"
+    fd = hold_lock(out)
+    try:
+        with pytest.raises(ValueError, match="another run is writing to this folder"):
+            run_eval(labels, out, Backend())
+        code, stdout, stderr = cli(
+            "eval", "--model", tiny_model_dir, "--dataset", labels, "--task", "iqa",
+            "--scale", "1:5", "--out", out, "--quiet",
+        )  # fmt: skip
+        assert code == 2 and stdout == ""
+        assert stderr.splitlines() == [
+            f"error: {out}: another run is writing to this folder; wait for it to finish or use "
+            "another output folder"
+        ]
+        assert not (out / "labels").exists()  # nothing written
+    finally:
+        os.close(fd)
+    run_eval(labels, out, Backend())  # released: the folder is usable again
+
+
+def test_folder_lock_is_reentrant_in_one_process_and_refuses_a_file(tmp_path):
+    with folder_lock(tmp_path / "o"), folder_lock(tmp_path / "o"):
+        pass
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file"), folder_lock(tmp_path / "f"):
+        pass
+
+
+def test_eval_out_naming_a_file_is_a_one_line_error(tmp_path, tiny_model_dir):
+    labels = make_labels(tmp_path, n=2)
+    (tmp_path / "file").write_text("x")
+    code, stdout, stderr = cli(
+        "eval", "--model", tiny_model_dir, "--dataset", labels, "--task", "iqa", "--scale", "1:5",
+        "--out", tmp_path / "file", "--quiet",
+    )  # fmt: skip
+    assert code == 2 and stderr.startswith("error: ") and len(stderr.splitlines()) == 1, stderr
+
+
+def test_second_rationales_run_into_a_locked_folder_stops(tmp_path):
+    from tatar.rationales.cli import app as rationales_app
+
+    (tmp_path / "r.png").write_bytes(b"")
+    (tmp_path / "records.jsonl").write_text(
+        json.dumps(
+            {
+                "id": "a",
+                "task": "iqa",
+                "image": "r.png",
+                "gt_score": 50,
+                "dataset": "koniq",
+                "rationale": "Sharp.",
+            }
+        )
+        + "\n"
+    )
+    (tmp_path / "cfg.yaml").write_text(
+        "teacher:\n  base_url: http://127.0.0.1:9/v1\n  model: m\njudge:\n"
+        "  base_url: http://127.0.0.1:9/v1\n  model: m\n"
+    )
+    out = tmp_path / "out"
+    fd = hold_lock(out)
+    try:
+        for stage in ("generate", "judge"):
+            args = [stage, "-c", tmp_path / "cfg.yaml", "--in", tmp_path / "records.jsonl"]
+            result = runner.invoke(rationales_app, [str(a) for a in [*args, "--out", out]])
+            assert result.exit_code == 2, result.output
+            assert "another run is writing to this folder" in result.stderr
+            assert len(result.stderr.splitlines()) == 1
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------- fixed choices, -h
+
+
+@pytest.mark.parametrize(
+    ("command", "listed"),
+    [
+        ("score", ["iqa|iaa|both", "auto|force|suppress", "auto|hf|vllm"]),
+        ("eval", ["iqa|iaa", "[auto|force|suppress]", "auto|hf|vllm"]),
+    ],
+)
+def test_help_lists_the_values_of_fixed_choice_options(command, listed):
+    code, stdout, _ = cli(command, "-h")
+    assert code == 0
+    flat = " ".join(stdout.split())
+    for values in listed:
+        assert values in flat, (values, stdout)
+
+
+def test_dash_h_is_help_on_every_level():
+    for args in ([], ["score"], ["rationales"], ["rationales", "generate"]):
+        code, stdout, _ = cli(*args, "-h")
+        assert code == 0 and "Usage" in stdout, args
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["score", "x.png", "--model", "m", "--task", "vqa"],
+        ["score", "x.png", "--model", "m", "--think", "maybe"],
+        ["score", "x.png", "--model", "m", "--backend", "onnx"],
+        ["eval", "--model", "m", "--dataset", "d", "--out", "o", "--think", "force,maybe"],
+        ["eval", "--model", "m", "--dataset", "d", "--out", "o", "--task", "both"],
+    ],
+)
+def test_a_value_outside_the_choices_is_a_usage_error_not_a_traceback(args):
+    code, stdout, stderr = cli(*args)
+    assert code == 2 and "Traceback" not in stdout + stderr
+    flat = " ".join(stderr.replace("│", " ").split())
+    assert "Invalid value" in flat and ("is not one of" in flat or "must be one of" in flat)
+
+
+# --------------------------------------------------------------------- progress lines
+
+
+def test_plain_progress_prints_every_ten_percent_and_every_interval():
+    now = [0.0]
+    stream = io.StringIO()
+    bar = PlainProgress(every_percent=10, every_s=30, stream=stream, clock=lambda: now[0])
+    t = bar.add_task("koniq", total=100)
+    for _ in range(100):
+        now[0] += 1
+        bar.advance(t, 1)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 10
+    assert lines[0] == "koniq: 10/100 (10%), 10 s elapsed, about 1 min 30 s left"
+    assert lines[-1] == "koniq: 100/100 (100%), 1 min 40 s elapsed"
+    stream.truncate(0), stream.seek(0)
+    slow = bar.add_task("ava", total=1000)  # 0.1 % per step: the 30 s interval prints
+    for _ in range(70):
+        now[0] += 1
+        bar.advance(slow, 1)
+    assert [line.split(",")[0] for line in stream.getvalue().splitlines()] == [
+        "ava: 30/1000 (3%)",
+        "ava: 60/1000 (6%)",
+    ]
+
+
+def test_eval_writes_plain_progress_lines_when_output_is_not_a_terminal(tmp_path, capsys):
+    assert not sys.stdout.isatty()
+    labels = make_labels(tmp_path)
+    ds = load_dataset(labels, task="iqa", scale="1:5")
+    settings = GenerationSettings(batch_size=2)
+    evaluate(Backend(), [ds], tmp_path / "o", settings, model="m", n_resamples=0, progress=True)
+    err = capsys.readouterr().err
+    assert [line.split(",")[0] for line in err.splitlines()] == [
+        f"labels: {k}/10 ({10 * k}%)" for k in (2, 4, 6, 8, 10)
+    ]
+
+
+def test_run_json_that_is_not_an_object_is_named(tmp_path):
+    labels = make_labels(tmp_path, n=2)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "run.json").write_text("[1, 2]\n")
+    with pytest.raises(ValueError, match=r"run\.json: not a run description"):
+        run_eval(labels, tmp_path / "out", Backend())
+
+
+def test_score_with_a_folder_for_an_image_is_one_line(tmp_path):
+    code, stdout, stderr = cli("score", tmp_path, "--model", tmp_path / "m")
+    assert code == 2 and stderr == f"error: {tmp_path} is a folder; give image files\n"
