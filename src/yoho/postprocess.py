@@ -35,7 +35,6 @@ __all__ = ["PostOptions", "refine_mask", "circles_mask", "calibrate_to_clicks", 
 class PostOptions:
     """Which post-processing steps run (all off = the plain threshold + optional ROI clip)."""
 
-    calibrate: bool = False
     force_circles: bool = False
     fill_holes: bool = False
     keep_seeded: bool = False
@@ -43,6 +42,7 @@ class PostOptions:
     sure_high: float = 0.8
     sure_low: float = 0.2
     grabcut_iterations: int = 5
+    calibrate: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

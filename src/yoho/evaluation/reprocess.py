@@ -23,7 +23,7 @@ from yoho.postprocess import PostOptions, refine_mask
 
 __all__ = ["VARIANTS", "reprocess"]
 
-_FULL = PostOptions(True, True, True, True)
+_FULL = PostOptions(force_circles=True, fill_holes=True, keep_seeded=True, grabcut_refine=True)
 
 # name -> (post-processing, ROI clip, threshold); "full" is what `cpu_tuned` does. The two
 # "flat" controls replace the network's map by a constant: the same post-processing then
