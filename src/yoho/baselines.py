@@ -163,7 +163,11 @@ def trainable(
     x = np.concatenate([flat[picks[0]], flat[picks[1]]])
     y = np.concatenate([np.zeros(picks[0].size, np.int8), np.ones(picks[1].size, np.int8)])
     forest = RandomForestClassifier(
-        n_estimators=trees, n_jobs=-1, random_state=seed, class_weight="balanced", min_samples_leaf=2
+        n_estimators=trees,
+        n_jobs=-1,
+        random_state=seed,
+        class_weight="balanced",
+        min_samples_leaf=2,
     )
     forest.fit(x, y)
     unknown = ~(lesion_s | normal_s)
