@@ -110,7 +110,9 @@ def _read_records(path: Path) -> list[dict]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            with path.open(newline="", encoding="utf-8") as fh:
+            # utf-8-sig: spreadsheet exports start with a byte-order mark, which would otherwise
+            # become part of the first column's name
+            with path.open(newline="", encoding="utf-8-sig") as fh:
                 return list(csv.DictReader(fh))
         if suffix == ".jsonl":
             records = []

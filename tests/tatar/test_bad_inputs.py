@@ -396,3 +396,30 @@ def test_run_json_that_is_not_an_object_is_named(tmp_path):
 def test_score_with_a_folder_for_an_image_is_one_line(tmp_path):
     code, stdout, stderr = cli("score", tmp_path, "--model", tmp_path / "m")
     assert code == 2 and stderr == f"error: {tmp_path} is a folder; give image files\n"
+
+
+def test_label_csv_with_a_byte_order_mark_is_read(tmp_path):
+    labels = make_labels(tmp_path, n=3)
+    labels.write_bytes(b"\xef\xbb\xbf" + labels.read_bytes())  # as spreadsheets export it
+    ds = load_dataset(labels, task="iqa", scale="1:5")
+    assert [s.id for s in ds.samples] == ["img0.png", "img1.png", "img2.png"]
+
+
+def test_rationales_config_that_is_not_yaml_is_one_line_with_file_and_line(tmp_path):
+    from tatar.rationales.cli import app as rationales_app
+
+    (tmp_path / "bad.yaml").write_text("teacher: [1\n")
+    (tmp_path / "r.jsonl").write_text("")
+    args = [
+        "generate",
+        "-c",
+        tmp_path / "bad.yaml",
+        "--in",
+        tmp_path / "r.jsonl",
+        "--out",
+        tmp_path,
+    ]
+    result = runner.invoke(rationales_app, [str(a) for a in args])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {tmp_path / 'bad.yaml'}:2: not valid YAML (")
+    assert len(result.stderr.splitlines()) == 1

@@ -368,7 +368,10 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Ratio
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{path}{where}: not valid YAML ({problem})") from None
     reader = _Reader(path, os.environ if env is None else env)
     raw = reader.expand("", reader.mapping("(top level)", raw, _TOP_KEYS))
     if raw.get("teacher") is None and raw.get("judge") is None:
