@@ -502,7 +502,7 @@ def test_plain_progress_lines_every_ten_percent_or_thirty_seconds():
     now = [0.0]
     bar = PlainProgress("train", 100, "steps", echo=lines.append, clock=lambda: now[0])
     for step in range(1, 101):
-        now[0] += 0.1
+        now[0] += 0.125  # exact in binary: step 10 is at 1.25 s, not 0.999… s
         bar.update(step, text=f"loss {1 / step:.2f}")
     assert len(lines) == 10 and lines[0].startswith("train: 10/100 steps (10%), 0:00:01 elapsed")
     assert lines[-1].startswith("train: 100/100 steps (100%)")

@@ -118,7 +118,7 @@ def test_import_labelme(files):
                 "--profile",
                 "warp",
             ),
-            "unknown profile 'warp'",
+            "'warp' is not one of",
         ),
         (
             ("segment", "{root}/img.png", "--annotation", "{root}/nope.json", "--out", "{root}/x"),
