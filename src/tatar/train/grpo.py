@@ -154,13 +154,11 @@ def run_grpo(
 
     Trial runs (`max_steps` among the overrides) behave as in `tatar.train.sft.run_sft`.
     """
-    from tatar.train.card import stage_record
-    from tatar.train.model import base_model, save_final
+    from tatar.train.model import train_and_save
     from tatar.train.preflight import check_stage_args, preflight
     from tatar.train.rundir import (
         final_dir,
         is_complete,
-        last_checkpoint,
         prepare_run_dir,
         trial_final,
     )
@@ -195,19 +193,4 @@ def run_grpo(
             f"run folder {folder}",
             flush=True,
         )
-    checkpoint = last_checkpoint(folder)
-    if checkpoint is not None and trainer.accelerator.is_main_process:
-        print(f"resuming from {checkpoint}", flush=True)
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    record = stage_record(
-        cfg,
-        "grpo",
-        start_model=info["model"],
-        base_model=cfg.model.path if not cfg.model.is_tiny else base_model(cfg),
-        global_step=trainer.state.global_step,
-        planned_steps=trainer.state.max_steps,
-        trial=trial,
-        rows=info["rows"],
-        tasks=info["tasks"],
-    )
-    return save_final(trainer, processor, final_dir(cfg, "grpo"), record)
+    return train_and_save(trainer, processor, cfg, "grpo", folder, info, trial)

@@ -104,6 +104,34 @@ def peft_config(cfg: TrainConfig):
     return LoraConfig(**kwargs)
 
 
+def train_and_save(trainer, processor, cfg: TrainConfig, stage: str, folder: Path, info: dict,
+                   trial: bool) -> Path:  # fmt: skip
+    """Train `trainer` (resuming from the last checkpoint in `folder`) and save the stage.
+
+    The one ending shared by SFT and GRPO: the stage record (`tatar.train.card.stage_record`)
+    says what was trained from what, and `save_final` writes it with the model.
+    """
+    from tatar.train.card import stage_record
+    from tatar.train.rundir import final_dir, last_checkpoint
+
+    checkpoint = last_checkpoint(folder)
+    if checkpoint is not None and trainer.accelerator.is_main_process:
+        print(f"resuming from {checkpoint}", flush=True)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    record = stage_record(
+        cfg,
+        stage,
+        start_model=info["model"],
+        base_model=cfg.model.path if not cfg.model.is_tiny else base_model(cfg),
+        global_step=trainer.state.global_step,
+        planned_steps=trainer.state.max_steps,
+        trial=trial,
+        rows=info["rows"],
+        tasks=info["tasks"],
+    )
+    return save_final(trainer, processor, final_dir(cfg, stage), record)
+
+
 def save_final(trainer, processor, folder: Path, record: dict | None = None) -> Path:
     """Write the trained model and its processor to `folder`, atomically (main process).
 

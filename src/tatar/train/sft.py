@@ -125,13 +125,11 @@ def run_sft(
     as a trial, and a rerun with a longer plan continues from its last checkpoint. Inputs are
     checked (`tatar.train.preflight`) before any model is loaded.
     """
-    from tatar.train.card import stage_record
-    from tatar.train.model import base_model, save_final
+    from tatar.train.model import train_and_save
     from tatar.train.preflight import check_stage_args, preflight
     from tatar.train.rundir import (
         final_dir,
         is_complete,
-        last_checkpoint,
         prepare_run_dir,
         trial_final,
     )
@@ -159,19 +157,4 @@ def run_sft(
             f"with {info['end_of_turn']!r}; run folder {folder}",
             flush=True,
         )
-    checkpoint = last_checkpoint(folder)
-    if checkpoint is not None and trainer.accelerator.is_main_process:
-        print(f"resuming from {checkpoint}", flush=True)
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    record = stage_record(
-        cfg,
-        "sft",
-        start_model=info["model"],
-        base_model=cfg.model.path if not cfg.model.is_tiny else base_model(cfg),
-        global_step=trainer.state.global_step,
-        planned_steps=trainer.state.max_steps,
-        trial=trial,
-        rows=info["rows"],
-        tasks=info["tasks"],
-    )
-    return save_final(trainer, processor, final_dir(cfg, "sft"), record)
+    return train_and_save(trainer, processor, cfg, "sft", folder, info, trial)
