@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from yoho.threads import prefer_sleeping_threads
+from yoho.threads import configure_cpu_runtime
 
-prefer_sleeping_threads()  # before torch is imported by any command
+configure_cpu_runtime()  # before torch is imported by any command
 
 from yoho import __version__  # noqa: E402
 from yoho.cli_group import OneLineErrorGroup  # noqa: E402

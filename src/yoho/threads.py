@@ -28,7 +28,7 @@ __all__ = [
     "available_cores",
     "default_threads",
     "set_threads",
-    "prefer_sleeping_threads",
+    "configure_cpu_runtime",
     "thread_invariant_math",
 ]
 
@@ -61,7 +61,7 @@ def set_threads(threads: int | None = None) -> int:
     return threads
 
 
-def prefer_sleeping_threads() -> None:
+def configure_cpu_runtime() -> None:
     """Ask OpenMP to let idle threads sleep and MKL to be thread-count reproducible.
 
     Effective only before torch is imported (OpenMP) or first computes (MKL); the command line
