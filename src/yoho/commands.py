@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -44,16 +42,6 @@ def _circle(text: str, what: str):
     return Circle(x, y, r)
 
 
-def _fingerprint(*parts: object) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, Path):
-            digest.update(part.read_bytes())
-        else:
-            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:16]
-
-
 @_clean_errors
 def segment_cmd(
     image: Path = typer.Argument(..., help="Image to segment (any format OpenCV reads)."),
@@ -85,90 +73,64 @@ def segment_cmd(
         help="The same mask on any thread count (CPU math ~1.9x slower; docs/yoho.md).",
     ),
 ) -> None:
-    """Train a network on IMAGE alone and write its lesion mask, overlay and summary."""
+    """Train a network on IMAGE alone and write its lesion mask, overlay, exports and summary.
+
+    Research use only, not a medical device.
+    """
     from yoho.threads import set_threads
 
     set_threads(threads)
-    from yoho.annotation import load_annotation
+    from yoho.batch import SegmentRequest, segment_one
     from yoho.console import training_bar
-    from yoho.io import read_image, read_mask
-    from yoho.pipeline import segment
-    from yoho.predict import write_outputs
+    from yoho.device import check_device
     from yoho.profiles import get_profile
-    from yoho.train import save_checkpoint
+    from yoho.train import resolve_device
 
     if weights is not None and imagenet_download:
         raise ValueError("give either --weights or --imagenet-download, not both")
-    from yoho.device import check_device
-    from yoho.io import check_output_folder
-
     prof = get_profile(profile)
     if reproducible:
         prof = dataclasses.replace(prof, thread_invariant=True)
     check_device(device)
-    img = read_image(image)
-    ann = load_annotation(annotation, img.shape)
-    check_output_folder(out)  # before training, not after it
-    truth = read_mask(gt, img.shape[:2]) if gt is not None else None
-    key = _fingerprint(
-        image, annotation, prof.to_dict(), seed, str(weights), imagenet_download, roi_clip, str(gt)
-    )
-    summary_path = out / "summary.json"
-    if not force and summary_path.is_file() and (out / "mask.png").is_file():
-        try:
-            done = json.loads(summary_path.read_text())
-        except json.JSONDecodeError:
-            done = {}
-        if done.get("fingerprint") == key:
-            dice = done.get("dice")
-            tail = f", Dice {dice:.4f}" if dice is not None else ""
-            typer.echo(f"{image.name}: already done in {out}{tail} (use --force to redo)")
-            return
-
-    from yoho.train import resolve_device
-
     if prof.total_steps * prof.batch_size * prof.input_size**2 > 1e9 and (
         resolve_device(device).type == "cpu"
     ):
         typer.echo(
             f"note: profile {prof.name!r} is meant for a GPU; on this CPU it takes hours "
-            "(the `cpu` profile takes about a minute)",
+            f"(the default {DEFAULT_PROFILE!r} takes about a minute)",
             err=True,
         )
+    request = SegmentRequest(
+        image=image,
+        annotation=annotation,
+        out=out,
+        profile=prof,
+        seed=seed,
+        device=device,
+        weights="imagenet" if imagenet_download else (str(weights) if weights else None),
+        roi_clip=roi_clip,
+        save_model=save_model,
+        force=force,
+        gt=gt,
+    )
     with training_bar(f"{image.name} ({prof.name})", prof.total_steps) as progress:
-        result = segment(
-            img,
-            ann,
-            prof,
-            seed=seed,
-            device=device,
-            progress=progress,
-            weights="imagenet" if imagenet_download else weights,
-            roi_clip=roi_clip,
-            keep_model=save_model,
-        )
-    extra = {"image": str(image), "annotation": str(annotation), "fingerprint": key}
-    if gt is not None:
-        extra["ground_truth"] = str(gt)
-    if save_model and result.model is not None:
-        save_checkpoint(
-            out / "model.pt",
-            result.model,
-            {
-                "profile": prof.name,
-                "seed": seed,
-                "image": str(image),
-                "input_size": prof.input_size,
-            },
-        )
-    # summary.json is written last: with the fingerprint it marks the run as finished.
-    summary = write_outputs(out, img, ann, result, gt=truth, extra=extra)
+        summary, before = segment_one(request, progress)
+    if before:
+        dice = summary.get("dice")
+        tail = f", Dice {dice:.4f}" if dice is not None else ""
+        typer.echo(f"{image.name}: already done in {out}{tail} (use --force to redo)")
+        return
     line = f"{image.name}: lesion area {summary['area_fraction']:.1%} of the image"
-    if truth is not None:
+    if gt is not None:
         line += f", Dice {summary['dice']:.4f} (without ROI clip {summary['dice_without_roi_clip']:.4f})"
-    line += f", {result.timings['total']:.1f} s on {result.device}"
+    line += f", {summary['timings_s']['total']:.1f} s on {summary['device']}"
     typer.echo(line)
-    typer.echo(f"wrote {out}/mask.png, overlay.png, curve.png, summary.json")
+    exports = summary["exports"]
+    files = ["mask.png", "overlay.png", "curve.png", "summary.json"]
+    files += [v for k, v in exports.items() if not v.startswith("not written")]
+    typer.echo(f"wrote {out}/{', '.join(files)}")
+    if exports.get("dicom_seg", "").startswith("not written"):
+        typer.echo(f"DICOM-SEG {exports['dicom_seg']}")
 
 
 @_clean_errors
@@ -318,6 +280,9 @@ def register(app: typer.Typer) -> None:
     app.command("import-labelme")(labelme_cmd)
     app.command("profiles")(profiles_cmd)
     app.command("demo")(demo_cmd)
+    from yoho.batch_cli import segment_folder_cmd
+
+    app.command("segment-folder")(segment_folder_cmd)
     from yoho.evaluation.commands import evaluate_cmd, sweep_cmd
 
     app.command("evaluate")(evaluate_cmd)

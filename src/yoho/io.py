@@ -25,6 +25,7 @@ __all__ = [
     "write_text",
     "check_output_folder",
     "check_output_file",
+    "current_umask",
 ]
 
 
@@ -41,18 +42,56 @@ def _check_file(path: Path, what: str) -> Path:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as an RGB uint8 array of shape (H, W, 3).
+    """Read an image file (any format OpenCV reads, or DICOM) as RGB uint8 of shape (H, W, 3).
 
     Grey images are expanded to three channels and an alpha channel is dropped.
     """
     path = _check_file(Path(path), "image")
     data = np.fromfile(str(path), dtype=np.uint8)
+    if data.size >= 132 and data[128:132].tobytes() == b"DICM":
+        return _read_dicom(path)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"{path}: not a readable image (unknown format or corrupt file)")
     if image.shape[0] < 8 or image.shape[1] < 8:
         raise ValueError(f"{path}: image is too small ({image.shape[1]}x{image.shape[0]})")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _read_dicom(path: Path) -> np.ndarray:
+    """A single-frame DICOM image (pydicom) as RGB uint8: colour as stored (YBR converted),
+    greyscale expanded to three channels, more than 8 bits scaled from its range to 0–255."""
+    try:
+        import pydicom
+        from pydicom.pixels import convert_color_space
+    except ModuleNotFoundError:
+        raise ValueError(
+            f"{path}: a DICOM file; reading it needs pydicom (pip install 'tatar-yoho[yoho]')"
+        ) from None
+    try:
+        ds = pydicom.dcmread(path)
+        pixels = np.asarray(ds.pixel_array)
+    except Exception as exc:  # pydicom raises many types for damaged or unsupported files
+        raise ValueError(f"{path}: not a readable DICOM image ({exc})") from None
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise ValueError(f"{path}: a DICOM file of {frames} frames; give one frame per file")
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
+    if pixels.ndim == 3 and photometric.startswith("YBR"):
+        pixels = convert_color_space(pixels, photometric, "RGB")
+    if pixels.dtype != np.uint8:
+        pixels = pixels.astype(np.float64)
+        lo, hi = float(pixels.min()), float(pixels.max())
+        pixels = np.round((pixels - lo) / max(hi - lo, 1e-9) * 255).astype(np.uint8)
+    if pixels.ndim == 2:
+        if photometric == "MONOCHROME1":
+            pixels = 255 - pixels
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"{path}: unsupported DICOM pixel layout {pixels.shape}")
+    if pixels.shape[0] < 8 or pixels.shape[1] < 8:
+        raise ValueError(f"{path}: image is too small ({pixels.shape[1]}x{pixels.shape[0]})")
+    return np.ascontiguousarray(pixels)
 
 
 def read_mask(
@@ -121,12 +160,34 @@ def check_output_file(path: str | os.PathLike) -> Path:
     return path
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # Elsewhere: set and restore at once (a thread creating a file in between would get 022).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` atomically (temporary file in the same folder, then os.replace)."""
+    """Write `data` to `path` atomically (temporary file in the same folder, then os.replace).
+
+    The file gets the permissions of a plain `open(path, "w")`: 0666 minus the umask (0644
+    with the usual umask 022), so that colleagues on the same workstation can read the
+    results. (`tempfile.mkstemp` alone would leave it owner-only, 0600.)
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)

@@ -16,11 +16,27 @@ import numpy as np  # noqa: E402
 from yoho.io import write_bytes  # noqa: E402
 from yoho.letterbox import IGNORE  # noqa: E402
 
-__all__ = ["draw_overlay", "label_picture", "save_contact_sheet", "save_curve", "PRED", "GT"]
+__all__ = [
+    "draw_overlay",
+    "legend_strip",
+    "overlay_with_legend",
+    "label_picture",
+    "save_contact_sheet",
+    "save_curve",
+    "PRED",
+    "GT",
+    "ROI",
+    "LESION_CIRCLE",
+    "NORMAL_CIRCLE",
+    "NOTICE",
+]
 
 PRED = (0, 255, 0)  # prediction contour: green
 GT = (255, 220, 0)  # ground-truth contour: yellow
 ROI = (80, 160, 255)  # ROI contour: light blue
+LESION_CIRCLE = (255, 60, 60)  # lesion circles: red
+NORMAL_CIRCLE = (60, 200, 255)  # normal-tissue circles: cyan
+NOTICE = "research use only, not a medical device"
 
 
 def _contours(image: np.ndarray, mask: np.ndarray, colour, thickness: int) -> None:
@@ -50,6 +66,117 @@ def draw_overlay(
     for x, y, r, colour in circles:
         cv2.circle(out, (round(x), round(y)), round(r), colour, thickness, cv2.LINE_AA)
     return out
+
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+STRIP_BG = (32, 34, 40)
+STRIP_INK = (240, 240, 240)
+
+
+def _text_size(text: str, scale: float, thickness: int) -> tuple[int, int]:
+    (w, h), base = cv2.getTextSize(text, FONT, scale, thickness)
+    return w, h + base
+
+
+def legend_strip(
+    width: int, entries: Sequence[tuple[str, tuple[int, int, int], str]], footer: str
+) -> np.ndarray:
+    """A dark strip `width` pixels wide: coloured keys (label, colour, "line" | "circle" | "box") that
+    flow into rows, then the footer text wrapped to the width. The text height follows the
+    width (about 1/45 of it, at least 11 px), so it stays readable at the image's own size."""
+    text_h = max(11, round(width / 45))
+    while True:  # smaller text on a narrow image, until every key fits on one row
+        scale = text_h / 22.0  # Hershey simplex capitals are ~22 px high at scale 1
+        thick = max(1, round(text_h / 12))
+        pad, gap, key = max(4, text_h // 2), max(8, text_h), text_h + 4
+        widest = max((_text_size(e[0], scale, thick)[0] for e in entries), default=0)
+        if text_h <= 7 or 2 * pad + key + 4 + widest <= width:
+            break
+        text_h -= 1
+    line_h = round(text_h * 1.6)
+    items = [
+        (label, colour, kind, _text_size(label, scale, thick)[0]) for label, colour, kind in entries
+    ]
+    rows: list[list] = [[]]
+    x = pad
+    for item in items:
+        need = key + 4 + item[3]
+        if rows[-1] and x + need > width - pad:
+            rows.append([])
+            x = pad
+        rows[-1].append(item)
+        x += need + gap
+    words, lines = footer.split(), [""]
+    for word in words:
+        trial = f"{lines[-1]} {word}".strip()
+        if lines[-1] and _text_size(trial, scale, thick)[0] > width - 2 * pad:
+            lines.append(word)
+        else:
+            lines[-1] = trial
+    height = pad * 2 + line_h * (len(rows) + len(lines))
+    strip = np.zeros((height, width, 3), np.uint8)
+    strip[:] = STRIP_BG
+    y = pad
+    for row in rows:
+        x = pad
+        mid = y + line_h // 2
+        for label, colour, kind, text_w in row:
+            if kind == "box":
+                cv2.rectangle(
+                    strip, (x, mid - key // 2 + 2), (x + key, mid + key // 2 - 2), colour, -1
+                )
+            elif kind == "circle":
+                cv2.circle(strip, (x + key // 2, mid), key // 2 - 1, colour, thick + 1, cv2.LINE_AA)
+            else:
+                cv2.line(strip, (x, mid), (x + key, mid), colour, thick + 2, cv2.LINE_AA)
+            baseline = mid + text_h // 2 - thick
+            cv2.putText(
+                strip, label, (x + key + 4, baseline), FONT, scale, STRIP_INK, thick, cv2.LINE_AA
+            )
+            x += key + 4 + text_w + gap
+        y += line_h
+    for line in lines:
+        baseline = y + line_h // 2 + text_h // 2 - thick
+        cv2.putText(strip, line, (pad, baseline), FONT, scale, (200, 205, 215), thick, cv2.LINE_AA)
+        y += line_h
+    return strip
+
+
+def overlay_with_legend(
+    image: np.ndarray,
+    mask: np.ndarray,
+    annotation=None,
+    gt: np.ndarray | None = None,
+    profile: str = "",
+    when: str | None = None,
+) -> np.ndarray:
+    """`draw_overlay` of the prediction, ROI and circles of `annotation` (and the ground truth),
+    with a legend strip below the picture: what each colour is, then the YOHO version, the
+    profile, the date (UTC) and the research-use notice. The image itself is not covered."""
+    from datetime import datetime, timezone
+
+    from yoho import __version__
+
+    circles, roi = [], None
+    if annotation is not None:
+        roi = annotation.roi_mask()
+        circles = [(c.x, c.y, c.r, LESION_CIRCLE) for c in annotation.lesion_circles]
+        circles += [(c.x, c.y, c.r, NORMAL_CIRCLE) for c in annotation.normal_circles]
+    picture = draw_overlay(image, mask, gt=gt, roi=roi, circles=circles)
+    entries = [("prediction", PRED, "line")]
+    if annotation is not None:
+        roi_label = "ROI (drawn on normal tissue)" if annotation.complement else "ROI"
+        entries += [
+            (roi_label, ROI, "line"),
+            ("lesion circles", LESION_CIRCLE, "circle"),
+            ("normal circles", NORMAL_CIRCLE, "circle"),
+        ]
+    if gt is not None:
+        entries.append(("ground truth", GT, "line"))
+    when = when or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [f"YOHO {__version__}"] + ([f"profile {profile}"] if profile else []) + [when, NOTICE]
+    strip = legend_strip(image.shape[1], entries, " | ".join(parts))
+    return np.concatenate([picture, strip], axis=0)
 
 
 def label_picture(seg: np.ndarray, edge: np.ndarray) -> np.ndarray:

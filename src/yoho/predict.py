@@ -20,7 +20,7 @@ from yoho.io import write_json, write_png
 from yoho.letterbox import PAD_GREY, Letterbox
 from yoho.metrics import all_metrics, dice
 from yoho.model.net import EdgeUNet
-from yoho.overlay import draw_overlay, save_curve
+from yoho.overlay import overlay_with_legend, save_curve
 
 __all__ = [
     "SegmentationResult",
@@ -118,17 +118,46 @@ def write_outputs(
     result: SegmentationResult,
     gt: np.ndarray | None = None,
     extra: dict | None = None,
+    source: str | os.PathLike | None = None,
+    image_name: str | None = None,
 ) -> dict:
-    """Write mask.png (0/255), overlay.png, curve.png and summary.json; returns the summary."""
+    """Write mask.png (0/255), overlay.png (with its legend), curve.png, the exports of the
+    contour (`yoho.exports`) and summary.json; returns the summary.
+
+    `source`: the input image file (a DICOM file also gets a DICOM-SEG); `image_name`: the
+    image's path as the exported annotation and labelme files should name it (relative to
+    `out_dir`); None keeps the annotation's own.
+    """
+    from datetime import datetime, timezone
+
+    from yoho import __version__
+    from yoho.exports import write_exports
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    created = datetime.now(timezone.utc)
     write_png(out / "mask.png", result.mask)
-    circles = [(c.x, c.y, c.r, (255, 60, 60)) for c in annotation.lesion_circles]
-    circles += [(c.x, c.y, c.r, (60, 200, 255)) for c in annotation.normal_circles]
-    overlay = draw_overlay(image, result.mask, gt=gt, roi=annotation.roi_mask(), circles=circles)
+    overlay = overlay_with_legend(
+        image,
+        result.mask,
+        annotation,
+        gt=gt,
+        profile=result.profile,
+        when=created.strftime("%Y-%m-%d %H:%M UTC"),
+    )
     write_png(out / "overlay.png", overlay)
     if result.curve:
         save_curve(result.curve, out / "curve.png", f"profile {result.profile}, seed {result.seed}")
+    meta = {"profile": result.profile, "yoho_version": __version__,
+            "created": created.isoformat(timespec="seconds")}  # fmt: skip
+    exports = write_exports(
+        out,
+        result.mask,
+        annotation,
+        image_name=image_name if image_name is not None else annotation.image,
+        source=source,
+        meta=meta,
+    )
     summary = {
         "image_size": {"width": int(image.shape[1]), "height": int(image.shape[0])},
         "area_px": result.area,
@@ -141,6 +170,10 @@ def write_outputs(
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
         "final_loss": round(result.curve[-1], 5) if result.curve else None,
         "steps": len(result.curve),
+        "yoho_version": __version__,
+        "created": meta["created"],
+        "exports": exports,
+        "notice": "research use only, not a medical device",
     }
     if gt is not None:
         metrics = all_metrics(result.mask, gt)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["synthetic_endoscopy"]
+__all__ = ["synthetic_endoscopy", "write_dicom"]
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
@@ -107,3 +107,39 @@ def synthetic_endoscopy(
     frame = frame.astype(bool)
     image[~frame] = rng.uniform(0, 4)
     return np.clip(image, 0, 255).astype(np.uint8), mask & frame
+
+
+def write_dicom(path, image: np.ndarray, photometric: str = "RGB"):
+    """Save `image` as a single-frame DICOM file (VL Endoscopic Image) of a phantom patient,
+    for tests and the demo of DICOM input and DICOM-SEG output; returns the dataset (pydicom)."""
+    import io
+    from pathlib import Path
+
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.1"  # VL Endoscopic Image
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = "P1", "Test^Phantom", "", "O"
+    ds.StudyDate, ds.StudyTime, ds.AccessionNumber = "20261128", "120000", ""
+    ds.ReferringPhysicianName, ds.StudyID, ds.Modality = "", "1", "ES"
+    ds.SeriesNumber, ds.InstanceNumber, ds.Manufacturer = 1, 1, "synthetic"
+    ds.Rows, ds.Columns = image.shape[:2]
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    if photometric == "RGB":
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+        ds.PixelData = np.ascontiguousarray(image).tobytes()
+    else:
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.PixelData = np.ascontiguousarray(image[:, :, 0]).tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    Path(path).write_bytes(buffer.getvalue())
+    return ds

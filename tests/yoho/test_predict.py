@@ -83,7 +83,11 @@ def test_written_outputs(tmp_path):
     assert np.array_equal(saved, mask)
     assert set(np.unique(read_image(tmp_path / "mask.png"))) == {0, 255}
     overlay = read_image(tmp_path / "overlay.png")
-    assert overlay.shape == image.shape and not np.array_equal(overlay, image)
+    # The picture keeps the image's size; the legend strip (colours, version, profile, date,
+    # research-use notice) lies below it, never over the tissue.
+    assert overlay.shape[1:] == image.shape[1:] and overlay.shape[0] > image.shape[0]
+    assert not np.array_equal(overlay[:60], image)
+    assert summary["exports"]["geojson"] == "lesion.geojson"
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == summary
     assert summary["area_px"] == 400
