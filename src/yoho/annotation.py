@@ -1,9 +1,10 @@
 """The physician's input for one image: ROI, `complement` flag and clicked circles.
 
-File format (JSON, `"format": "yoho-annotation"`, `"version": 1`)::
+File format (JSON, `"format": "yoho-annotation"`, `"version": 2`; version 1 files, which have
+no `rounds`, still load)::
 
     {
-      "format": "yoho-annotation", "version": 1,
+      "format": "yoho-annotation", "version": 2,
       "image": "cju0qkwl35piu0993l0dewei2.jpg",       # optional, relative to this file
       "image_size": {"width": 622, "height": 529},
       "roi": {"polygons": [[[x, y], ...], ...],          # filled polygons ...
@@ -14,7 +15,11 @@ File format (JSON, `"format": "yoho-annotation"`, `"version": 1`)::
       "normal_circles": [{"x": 90, "y": 300, "r": 24}, ...],
       "r_min": 20, "r_max": 80,
       "annotator": "dr. X", "created": "2025-01-01T12:00:00+00:00",
-      "protocol": null                                   # or the simulated physician's options
+      "protocol": null,                                  # or the simulated physician's options
+      "rounds": [                                        # corrections after a result, in order
+        {"lesion_circles": [...], "normal_circles": [...],
+         "created": "...", "source": "physician"}       # or "simulated" (NoC evaluation)
+      ]
     }
 
 Meaning. Normally the ROI encloses the lesion with a margin; lesion circles lie inside it.
@@ -22,6 +27,10 @@ With `complement` the lesion fills most of the frame, so the ROI is drawn over t
 tissue (with its margin reaching into the lesion); the network then learns normal tissue and
 its output is inverted. Lesion circles must then lie outside the ROI and normal circles inside.
 Coordinates are pixels of the original image, x to the right and y down.
+
+Correction rounds (`yoho.refine`) add circles after the physician has seen a result; they obey
+the same rules as the first circles. Everything that trains or post-processes uses
+`Annotation.merged()`: the first circles followed by every round's.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,6 +52,7 @@ __all__ = [
     "FORMAT",
     "SCHEMA_VERSION",
     "Circle",
+    "CorrectionRound",
     "Roi",
     "Annotation",
     "default_radius_range",
@@ -53,7 +63,8 @@ __all__ = [
 ]
 
 FORMAT = "yoho-annotation"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: before correction rounds
 MAX_SIDE = 100_000  # pixels; far above any endoscope frame, far below what breaks the maths
 
 
@@ -118,6 +129,32 @@ class Roi:
 
 
 @dataclass
+class CorrectionRound:
+    """Circles added in one correction round, after the physician saw a result."""
+
+    lesion_circles: list[Circle] = field(default_factory=list)
+    normal_circles: list[Circle] = field(default_factory=list)
+    created: str = ""
+    source: str = "physician"  # or "simulated" (the NoC evaluation's click simulator)
+
+    def __post_init__(self) -> None:
+        if not self.created:
+            self.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    @property
+    def clicks(self) -> int:
+        return len(self.lesion_circles) + len(self.normal_circles)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lesion_circles": [c.to_dict() for c in self.lesion_circles],
+            "normal_circles": [c.to_dict() for c in self.normal_circles],
+            "created": self.created,
+            "source": self.source,
+        }
+
+
+@dataclass
 class Annotation:
     """Everything the physician gives for one image (see the module docstring)."""
 
@@ -133,6 +170,7 @@ class Annotation:
     annotator: str = ""
     created: str = ""
     protocol: dict[str, Any] | None = None
+    rounds: list[CorrectionRound] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.r_min is None or self.r_max is None:
@@ -158,6 +196,21 @@ class Annotation:
     def roi_mask(self) -> np.ndarray:
         return self.roi.rasterize(self.height, self.width)
 
+    def merged(self) -> Annotation:
+        """The same annotation with every round's circles appended to the first ones."""
+        if not self.rounds:
+            return self
+        return replace(
+            self,
+            lesion_circles=self.lesion_circles + [c for r in self.rounds for c in r.lesion_circles],
+            normal_circles=self.normal_circles + [c for r in self.rounds for c in r.normal_circles],
+            rounds=[],
+        )
+
+    def with_round(self, correction: CorrectionRound) -> Annotation:
+        """A copy with one more correction round."""
+        return replace(self, rounds=[*self.rounds, correction])
+
     def scaled(self, width: int, height: int) -> Annotation:
         """The annotation for the same image resized to (width, height).
 
@@ -169,6 +222,15 @@ class Annotation:
 
         def move(c: Circle) -> Circle:
             return Circle((c.x + 0.5) * sx - 0.5, (c.y + 0.5) * sy - 0.5, c.r * sr)
+
+        rounds = [
+            replace(
+                r,
+                lesion_circles=[move(c) for c in r.lesion_circles],
+                normal_circles=[move(c) for c in r.normal_circles],
+            )
+            for r in self.rounds
+        ]
 
         return Annotation(
             width=width,
@@ -183,6 +245,7 @@ class Annotation:
             annotator=self.annotator,
             created=self.created,
             protocol=self.protocol,
+            rounds=rounds,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,6 +272,7 @@ class Annotation:
             "annotator": self.annotator,
             "created": self.created,
             "protocol": self.protocol,
+            "rounds": [r.to_dict() for r in self.rounds],
         }
 
 
@@ -323,9 +387,10 @@ def annotation_from_dict(data: Any, base_dir: Path | None = None, source: str = 
     if data.get("format", FORMAT) != FORMAT:
         raise ValueError(f"{src}: format is {data.get('format')!r}, expected {FORMAT!r}")
     version = data.get("version")
-    if version != SCHEMA_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        known = ", ".join(map(str, READABLE_VERSIONS))
         raise ValueError(
-            f"{src}: unsupported annotation version {version!r} (this YOHO reads {SCHEMA_VERSION})"
+            f"{src}: unsupported annotation version {version!r} (this YOHO reads {known})"
         )
     size = data.get("image_size")
     if not isinstance(size, dict) or not {"width", "height"} <= set(size):
@@ -385,7 +450,35 @@ def annotation_from_dict(data: Any, base_dir: Path | None = None, source: str = 
         annotator=str(data.get("annotator") or ""),
         created=str(data.get("created") or ""),
         protocol=data.get("protocol"),
+        rounds=_rounds(data.get("rounds"), src),
     )
+
+
+def _rounds(value: Any, src: str) -> list[CorrectionRound]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{src}: rounds must be a list of correction rounds")
+    rounds = []
+    for i, item in enumerate(value):
+        where = f"{src}: rounds[{i}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: a round is an object {{lesion_circles, normal_circles}}")
+        circles = {}
+        for key in ("lesion_circles", "normal_circles"):
+            items = item.get(key) or []
+            if not isinstance(items, list):
+                raise ValueError(f"{where}.{key} must be a list")
+            circles[key] = [_circle(c, f"{where}.{key}[{j}]") for j, c in enumerate(items)]
+        rounds.append(
+            CorrectionRound(
+                circles["lesion_circles"],
+                circles["normal_circles"],
+                created=str(item.get("created") or ""),
+                source=str(item.get("source") or "physician"),
+            )
+        )
+    return rounds
 
 
 def validate_annotation(
@@ -414,12 +507,16 @@ def validate_annotation(
     roi = ann.roi.rasterize(ann.height, ann.width)
     if not roi.any():
         raise ValueError(f"{src}: the ROI is empty (it covers no pixel of the image)")
-    named = [("lesion_circles", c) for c in ann.lesion_circles]
-    named += [("normal_circles", c) for c in ann.normal_circles]
-    counts = {"lesion_circles": 0, "normal_circles": 0}
-    for key, c in named:
-        where = f"{src}: {key}[{counts[key]}] (x={c.x:g}, y={c.y:g}, r={c.r:g})"
-        counts[key] += 1
+    named = [("lesion_circles", "", c) for c in ann.lesion_circles]
+    named += [("normal_circles", "", c) for c in ann.normal_circles]
+    for i, r in enumerate(ann.rounds):
+        named += [("lesion_circles", f"rounds[{i}].", c) for c in r.lesion_circles]
+        named += [("normal_circles", f"rounds[{i}].", c) for c in r.normal_circles]
+    counts: dict[str, int] = {}
+    for key, prefix, c in named:
+        n = counts.get(prefix + key, 0)
+        counts[prefix + key] = n + 1
+        where = f"{src}: {prefix}{key}[{n}] (x={c.x:g}, y={c.y:g}, r={c.r:g})"
         if c.r <= 0:
             raise ValueError(f"{where}: radius must be positive")
         # Half a pixel of slack: a disc that reaches the centre of the border pixel is inside.
@@ -447,7 +544,7 @@ def validate_annotation(
     if not ann.target_circles:
         need = "normal_circles (complement=true)" if ann.complement else "lesion_circles"
         raise ValueError(f"{src}: at least one circle is needed in {need}")
-    if roi.all() and not ann.other_circles:
+    if roi.all() and not ann.merged().other_circles:
         raise ValueError(
             f"{src}: the ROI covers the whole image and no circle marks the other class, so "
             "there is nothing to learn the negative class from"

@@ -36,6 +36,7 @@ __all__ = ["BASELINES", "roi_alone", "grabcut", "random_walker", "trainable", "r
 def _seeds(image: np.ndarray, ann: Annotation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(roi, lesion seeds, normal seeds) as bool masks; seeds include the side outside the ROI."""
     roi = validate_annotation(ann, image.shape)
+    ann = ann.merged()  # correction rounds are seeds like the first circles
     lesion = circles_mask(ann.lesion_circles, roi.shape)
     normal = circles_mask(ann.normal_circles, roi.shape)
     if ann.complement:

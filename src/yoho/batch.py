@@ -83,6 +83,7 @@ def segment_one(
 ) -> tuple[dict, bool]:
     """Segment `req.image` into `req.out`; returns (summary, True when it was done before)."""
     from yoho.annotation import load_annotation
+    from yoho.history import save_round_annotation
     from yoho.io import check_output_folder, read_image, read_mask
     from yoho.pipeline import segment
     from yoho.predict import write_outputs
@@ -126,6 +127,9 @@ def segment_one(
             {"profile": prof.name, "seed": req.seed, "image": str(req.image),
              "input_size": prof.input_size},
         )  # fmt: skip
+    # The annotation next to the result and round 0: `yoho refine` goes on from here.
+    save_round_annotation(ann, req.out)
+    extra["round"] = 0
     # summary.json is written last: with the fingerprint it marks the run as finished.
     summary = write_outputs(
         req.out,

@@ -134,6 +134,100 @@ def segment_cmd(
 
 
 @_clean_errors
+def refine_cmd(
+    image: Path = typer.Argument(..., help="The image the result was made from."),
+    result: Path = typer.Option(
+        ..., "--result", "-r", help="Result folder of `yoho segment` (or of an earlier round)."
+    ),
+    annotation: Path | None = typer.Option(
+        None,
+        "--annotation",
+        "-a",
+        help="Annotation with the rounds so far (default: the result's annotation.json).",
+    ),
+    add_lesion: list[str] = typer.Option(
+        [], "--add-lesion", help="A lesion circle X,Y,R where the mask missed lesion (repeat)."
+    ),
+    add_normal: list[str] = typer.Option(
+        [], "--add-normal", help="A normal circle X,Y,R where the mask is wrongly lesion (repeat)."
+    ),
+    undo: bool = typer.Option(False, "--undo", help="Go back to the previous round instead."),
+    gt: Path | None = typer.Option(None, "--gt", help="Ground-truth mask: report Dice."),
+    device: Device = typer.Option("auto", "--device", help="Torch device (auto: the best here)."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for torch (default: the cores this process may use)."
+    ),
+) -> None:
+    """One correction round: add circles where the mask is wrong; the network follows.
+
+    The network saved by `yoho segment` (model.pt) trains a few more steps with the new circles
+    and predicts again (seconds). The result folder's files are replaced by the new round's;
+    earlier rounds stay in RESULT/history/round_NN/ and `--undo` brings the previous one back.
+    """
+    from yoho.history import archive_current, current_round, save_round_annotation
+    from yoho.history import undo as undo_round
+
+    if undo:
+        if add_lesion or add_normal:
+            raise ValueError("--undo adds no circle: give either --undo or --add-*")
+        back = undo_round(result)
+        typer.echo(f"{result}: back at round {back}")
+        return
+    from yoho.threads import set_threads
+
+    set_threads(threads)
+    from yoho.annotation import CorrectionRound, load_annotation
+    from yoho.device import check_device
+    from yoho.io import read_image, read_mask
+    from yoho.predict import write_outputs
+    from yoho.profiles import get_profile
+    from yoho.refine import refine
+    from yoho.train import load_checkpoint, save_checkpoint
+
+    lesion = [_circle(t, "--add-lesion") for t in add_lesion]
+    normal = [_circle(t, "--add-normal") for t in add_normal]
+    if not lesion and not normal:
+        raise ValueError("a round needs at least one --add-lesion or --add-normal circle")
+    check_device(device)
+    if not (result / "model.pt").is_file():
+        raise FileNotFoundError(
+            f"{result}/model.pt: no saved network (run `yoho segment` with --save-model first)"
+        )
+    img = read_image(image)
+    ann_path = annotation or result / "annotation.json"
+    ann = load_annotation(ann_path, img.shape)
+    new = ann.with_round(CorrectionRound(lesion, normal))
+    from yoho.annotation import validate_annotation
+
+    validate_annotation(new, img.shape, source="the new round")
+    model, meta = load_checkpoint(result / "model.pt")
+    profile = get_profile(str(meta.get("profile") or DEFAULT_PROFILE))
+    seed = int(meta.get("seed") or 0)
+    truth = read_mask(gt, img.shape[:2]) if gt is not None else None
+    from yoho.console import training_bar
+
+    with training_bar(f"{image.name} round {len(new.rounds)}", profile.refine.steps) as progress:
+        refined = refine(img, new, model, profile, seed=seed, device=device, progress=progress)
+    archive_current(result)
+    save_checkpoint(result / "model.pt", refined.model, {**meta, "round": len(new.rounds)})
+    save_round_annotation(new, result)
+    extra = {
+        "image": str(image),
+        "annotation": str(ann_path),
+        "round": len(new.rounds),
+        "previous_round": current_round(result),
+        "clicks": sum(r.clicks for r in new.rounds),
+    }
+    summary = write_outputs(result, img, new, refined, gt=truth, extra=extra)
+    line = f"{image.name}: round {len(new.rounds)}, lesion area {summary['area_fraction']:.1%}"
+    if truth is not None:
+        line += f", Dice {summary['dice']:.4f}"
+    line += f", {refined.timings['total']:.1f} s"
+    typer.echo(line)
+    typer.echo(f"wrote {result}/mask.png, overlay.png, summary.json; earlier rounds in history/")
+
+
+@_clean_errors
 def simulate_cmd(
     image: Path = typer.Argument(..., help="Image file."),
     gt: Path = typer.Option(..., "--gt", help="Ground-truth lesion mask (>127 = lesion)."),
@@ -275,6 +369,7 @@ def demo_cmd(
 
 def register(app: typer.Typer) -> None:
     app.command("segment")(segment_cmd)
+    app.command("refine")(refine_cmd)
     app.command("simulate-annotation")(simulate_cmd)
     app.command("render-preview")(preview_cmd)
     app.command("import-labelme")(labelme_cmd)

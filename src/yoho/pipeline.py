@@ -61,11 +61,36 @@ def segment(
             f"image must be an (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}"
         )
     validate_annotation(annotation, image.shape)
+    annotation = annotation.merged()  # correction rounds count like the first circles
     dev = resolve_device(device)
     invariant = thread_invariant_math(prof.thread_invariant and dev.type == "cpu")
     with invariant:
         return _segment(image, annotation, prof, seed, dev, progress, should_stop, weights,
                         roi_clip, keep_model)  # fmt: skip
+
+
+def predict_lesion(model, image, annotation, work_image, box, prof, dev, roi_clip):
+    """(lesion probability, raw mask, final mask, ROI clip used) of a trained network.
+
+    The network sees `work_image` (the whole image, or the ROI crop at `box`); its map is
+    pasted back, calibrated to the clicks and post-processed as the profile says. Shared by
+    the first segmentation and every correction round (`yoho.refine`).
+    """
+    target = predict_target_probability(
+        model, work_image, prof.input_size, dev, tta_flip=prof.tta_flip
+    )
+    target = paste_probability(target, box, annotation.shape)
+    clip = prof.roi_clip if roi_clip is None else roi_clip
+    probability, raw, mask = lesion_from_probability(
+        target,
+        annotation,
+        prof.threshold,
+        clip,
+        calibrate_image=image if prof.post.calibrate else None,
+    )
+    if prof.post.active:
+        mask = refine_mask(probability, annotation, prof.post, prof.threshold, clip, image)
+    return probability, raw, mask, clip
 
 
 def _segment(image, annotation, prof, seed, dev, progress, should_stop, weights, roi_clip,
@@ -84,20 +109,9 @@ def _segment(image, annotation, prof, seed, dev, progress, should_stop, weights,
         should_stop=should_stop,
     )
     t1 = time.perf_counter()
-    target = predict_target_probability(
-        trained.model, work_image, prof.input_size, dev, tta_flip=prof.tta_flip
+    probability, raw, mask, clip = predict_lesion(
+        trained.model, image, annotation, work_image, box, prof, dev, roi_clip
     )
-    target = paste_probability(target, box, annotation.shape)
-    clip = prof.roi_clip if roi_clip is None else roi_clip
-    probability, raw, mask = lesion_from_probability(
-        target,
-        annotation,
-        prof.threshold,
-        clip,
-        calibrate_image=image if prof.post.calibrate else None,
-    )
-    if prof.post.active:
-        mask = refine_mask(probability, annotation, prof.post, prof.threshold, clip, image)
     t2 = time.perf_counter()
     return SegmentationResult(
         mask=mask,

@@ -70,6 +70,7 @@ def click_evidence(
     ROI. The ring is max(3 px, `ring_fraction` × the ROI's equivalent radius) wide and, when
     `image` is given, limited to the endoscope's field of view (the black frame says nothing).
     """
+    ann = ann.merged()
     roi = ann.roi_mask()
     radius = np.sqrt(max(1, int(roi.sum())) / np.pi)
     width = max(3, round(ring_fraction * radius))
@@ -149,6 +150,7 @@ def refine_mask(
             f"probability map is {lesion_prob.shape[1]}x{lesion_prob.shape[0]} but the "
             f"annotation is for a {ann.width}x{ann.height} image"
         )
+    ann = ann.merged()
     mask = lesion_prob > threshold
     roi = ann.roi_mask()
     if roi_clip:

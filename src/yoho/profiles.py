@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_PROFILE",
     "Phase",
     "Profile",
+    "RefineOptions",
     "PROFILES",
     "get_profile",
     "register_profile",
@@ -37,6 +38,32 @@ class Phase:
     epochs: int
     lr: float
     freeze_encoder: bool = False
+
+
+@dataclass(frozen=True)
+class RefineOptions:
+    """One correction round (`yoho.refine`): the trained network goes on for a few steps.
+
+    steps, lr: Adam steps from the previous round's weights (warm start), at this rate.
+    original_share: share of each batch that is the original image with every circle so far
+        labelled (flipped/jittered views); the rest are composites pasting every circle's patch,
+        the corrections included. The original views put the new clicks where they were made.
+    freeze_norm: keep BatchNorm statistics as they were (a few batches dominated by one image's
+        views would otherwise shift them for the whole map).
+    sure_high, sure_low: GrabCut's "sure lesion/normal" thresholds on the network's map in a
+        correction round (`PostOptions`; None keeps the profile's). A correction says the map
+        is wrong somewhere, so only its most confident pixels stay fixed.
+
+    Tuned on EndoTect development images (docs/yoho_evaluation.md, "Corrective clicks"): a
+    larger rate (1e-3, 2e-4) moved the whole map at every round and lost Dice on some clicks.
+    """
+
+    steps: int = 6
+    lr: float = 5e-5
+    original_share: float = 0.5
+    freeze_norm: bool = True
+    sure_high: float | None = 0.95
+    sure_low: float | None = 0.05
 
 
 @dataclass(frozen=True)
@@ -60,6 +87,7 @@ class Profile:
     post: post-processing after threshold and ROI clip (`yoho.postprocess`; off by default).
     ema_decay: keep an exponential moving average of the weights (and BatchNorm statistics)
         with this decay and use it for prediction; None = the last weights (the authors).
+    refine: how a correction round continues training (`RefineOptions`).
     """
 
     name: str
@@ -83,6 +111,7 @@ class Profile:
     post: PostOptions = field(default_factory=PostOptions)
     roi_crop: float | None = None
     thread_invariant: bool = False
+    refine: RefineOptions = field(default_factory=RefineOptions)
 
     @property
     def epochs(self) -> int:
@@ -190,6 +219,7 @@ TINY = Profile(
         decoder_norm=True,
     ),
     render=RenderOptions(min_patches=6),
+    refine=RefineOptions(steps=4, lr=1e-4),
 )
 
 PROFILES: dict[str, Profile] = {}

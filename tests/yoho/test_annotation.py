@@ -45,7 +45,7 @@ def test_save_and_load_round_trip(tmp_path):
     ann = make(annotator="tester", protocol={"name": "manual"})
     path = save_annotation(ann, tmp_path / "a.json")
     data = json.loads(path.read_text())
-    assert data["format"] == "yoho-annotation" and data["version"] == 1
+    assert data["format"] == "yoho-annotation" and data["version"] == 2
     assert data["lesion_circles"] == [{"x": 50, "y": 50, "r": 10}]
     back = load_annotation(path, (100, 100, 3))
     assert back.lesion_circles == ann.lesion_circles

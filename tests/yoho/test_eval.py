@@ -223,7 +223,9 @@ def test_run_resume_report_and_sweep(tmp_path, monkeypatch):
     calls = []
     real = runner_module.run_method
     monkeypatch.setattr(
-        runner_module, "run_method", lambda s, i, a: calls.append(s.label) or real(s, i, a)
+        runner_module,
+        "run_method",
+        lambda s, i, a, **k: calls.append(s.label) or real(s, i, a, **k),
     )
     store = ResultStore(out / "results.csv")
     assert pending_jobs(items, setting, methods, out, store) == []

@@ -41,13 +41,14 @@ def _run(
     cpus_per_job: float,
     gpus_per_job: float,
     torch_threads: int | None = None,
+    corrections: int = 0,
 ) -> tuple:
     from yoho.console import items_bar
     from yoho.evaluation.dataset import load_dataset
     from yoho.evaluation.methods import parse_methods
     from yoho.evaluation.runner import pending_jobs, run_local
     from yoho.evaluation.settings import parse_ablations
-    from yoho.evaluation.store import ResultStore
+    from yoho.evaluation.store import ClickStore, ResultStore
 
     if engine not in ENGINES:
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -68,13 +69,14 @@ def _run(
         check_device(device)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(out / "results.csv")
+    clicks = ClickStore(out / "corrections.csv") if corrections else None
     for warning in store.warnings:
         typer.echo(f"warning: {warning}", err=True)
     jobs = []
     for setting in settings:
         jobs += pending_jobs(
-            items, setting, methods, out, store, mask_threshold=mask_threshold,
-            torch_threads=torch_threads,
+            items, setting, methods, out, store, clicks, mask_threshold=mask_threshold,
+            torch_threads=torch_threads, corrections=corrections,
         )  # fmt: skip
     done = len(items) * len(settings) - len(jobs)
     typer.echo(
@@ -96,13 +98,15 @@ def _run(
             if engine == "ray":
                 from yoho.evaluation.ray_engine import run_ray
 
-                failed = run_ray(jobs, store, progress, ray_address, cpus_per_job, gpus_per_job)
+                failed = run_ray(
+                    jobs, store, progress, ray_address, cpus_per_job, gpus_per_job, clicks=clicks
+                )
             else:
-                failed = run_local(jobs, store, progress)
+                failed = run_local(jobs, store, progress, clicks)
     for row in store.select(ok=False):
         if row["error"]:
             typer.echo(f"failed: {row['image']} {row['setting']} {row['method']}: {row['error']}")
-    return items, methods, store, failed
+    return items, methods, store, failed, clicks
 
 
 @_clean_errors
@@ -149,6 +153,11 @@ def evaluate_cmd(
         "--reproducible",
         help="YOHO gives the same mask on any thread count (ablation thread_invariant).",
     ),
+    corrections: int = typer.Option(
+        0,
+        "--corrections",
+        help="Simulated corrective clicks per image and method (NoC protocol; 0: none).",
+    ),
     variants: str | None = typer.Option(
         None,
         "--variants",
@@ -175,9 +184,11 @@ def evaluate_cmd(
     if reproducible:
         ablations = ",".join(filter(None, [ablations, "thread_invariant"]))
     setting = ProtocolSetting(margin, lesion_circles, normal_circles)
-    items, specs, store, failed = _run(
+    if not 0 <= corrections <= 50:
+        raise ValueError(f"--corrections must lie in [0, 50], got {corrections}")
+    items, specs, store, failed, clicks = _run(
         data, out, [setting], methods, profile, ablations, subset, limit, mask_threshold, seed,
-        device, engine, ray_address, cpus_per_job, gpus_per_job, torch_threads,
+        device, engine, ray_address, cpus_per_job, gpus_per_job, torch_threads, corrections,
     )  # fmt: skip
     command = "yoho " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     labels = [m.label for m in specs]
@@ -192,6 +203,10 @@ def evaluate_cmd(
         write_text(report["folder"] / "ablations.md", table)
         write_json(report["folder"] / "ablations.json", rows)
         typer.echo(table)
+    if clicks is not None:
+        from yoho.evaluation.corrections import write_click_report
+
+        typer.echo(write_click_report(clicks, setting.label, labels, corrections, report["folder"]))
     typer.echo(f"results: {out / 'results.csv'}; report: {report['folder']}")
     if failed:
         typer.echo(f"{failed} method run(s) failed (see results.csv)", err=True)
@@ -239,7 +254,7 @@ def sweep_cmd(
     ]
     if not settings:
         raise ValueError("the sweep has no setting")
-    _, _, store, failed = _run(
+    _, _, store, failed, _ = _run(
         data, out, settings, methods, profile, ablations, subset, limit, mask_threshold, seed,
         device, engine, ray_address, cpus_per_job, 0.0, torch_threads,
     )  # fmt: skip

@@ -36,6 +36,9 @@ class MethodOutput:
     seconds: float
     extra: dict[str, float] = field(default_factory=dict)
     probability: np.ndarray | None = None
+    model: object | None = None  # YOHO's network, kept for correction rounds when asked
+    profile: object | None = None  # the profile YOHO ran with (ablations applied)
+    annotation: Annotation | None = None  # the annotation YOHO ran with (ablations applied)
 
 
 def parse_methods(
@@ -61,8 +64,13 @@ def parse_methods(
     ]
 
 
-def run_method(spec: MethodSpec, image: np.ndarray, ann: Annotation) -> MethodOutput:
-    """Run `spec` on one image; YOHO also reports its Dice-free extras (timings)."""
+def run_method(
+    spec: MethodSpec, image: np.ndarray, ann: Annotation, keep_model: bool = False
+) -> MethodOutput:
+    """Run `spec` on one image; YOHO also reports its Dice-free extras (timings).
+
+    keep_model: YOHO's output keeps its network (and profile), for correction rounds.
+    """
     t0 = time.perf_counter()
     if spec.kind != "yoho":
         mask = run_baseline(spec.kind, image, ann)
@@ -70,10 +78,16 @@ def run_method(spec: MethodSpec, image: np.ndarray, ann: Annotation) -> MethodOu
     from yoho.pipeline import segment  # torch is imported only when YOHO runs
 
     profile, yoho_ann = apply_ablations(get_profile(spec.profile), ann, spec.ablations)
-    result = segment(image, yoho_ann, profile=profile, seed=spec.seed, device=spec.device)
+    result = segment(
+        image, yoho_ann, profile=profile, seed=spec.seed, device=spec.device,
+        keep_model=keep_model,
+    )  # fmt: skip
     return MethodOutput(
         mask=result.mask,
         seconds=time.perf_counter() - t0,
         extra={"train_s": result.timings["train"], "steps": float(len(result.curve))},
         probability=result.probability,
+        model=result.model,
+        profile=profile,
+        annotation=yoho_ann,
     )

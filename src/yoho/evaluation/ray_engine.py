@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from yoho.evaluation.runner import ImageJob, Progress, _error_rows, run_image_job
+from yoho.evaluation.runner import ImageJob, Progress, _error_rows, record, run_image_job
 from yoho.evaluation.store import ResultStore
 
 __all__ = ["run_ray", "start_ray"]
@@ -50,6 +50,7 @@ def run_ray(
     gpus_per_job: float = 0.0,
     num_cpus: int | None = None,
     shutdown: bool = True,
+    clicks=None,
 ) -> int:
     """Run the jobs as Ray tasks; returns the number of failed rows."""
     import dataclasses
@@ -75,7 +76,7 @@ def run_ray(
                 rows = ray.get(ref)
             except Exception as exc:  # the task itself died: report its image, go on
                 rows = _error_rows(job, job.methods, f"ray task failed: {type(exc).__name__}")
-            store.add(rows)
+            record(rows, store, clicks)
             failed += sum(1 for r in rows if r["error"])
             if progress is not None:
                 progress(job.item.name, rows)

@@ -18,13 +18,27 @@ from pathlib import Path
 
 import numpy as np
 
+from yoho.evaluation.corrections import (
+    CLICK_METHODS,
+    baseline_corrector,
+    click_curve,
+    yoho_corrector,
+)
 from yoho.evaluation.dataset import Item
 from yoho.evaluation.methods import MethodSpec, run_method
 from yoho.evaluation.settings import ProtocolSetting, image_seed
-from yoho.evaluation.store import ResultStore
+from yoho.evaluation.store import ClickStore, ResultStore
 from yoho.metrics import all_metrics
 
-__all__ = ["ImageJob", "run_image_job", "pending_jobs", "run_local", "method_dir", "Progress"]
+__all__ = [
+    "ImageJob",
+    "run_image_job",
+    "pending_jobs",
+    "record",
+    "run_local",
+    "method_dir",
+    "Progress",
+]
 
 Progress = Callable[[str, list[dict]], None]
 
@@ -41,6 +55,7 @@ class ImageJob:
     torch_threads: int | None = None
     save_probability: bool = True
     meta: dict = field(default_factory=dict)
+    corrections: int = 0  # simulated corrective clicks per method (0: none)
 
 
 def _safe(label: str) -> str:
@@ -93,7 +108,8 @@ def run_image_job(job: ImageJob) -> list[dict]:
         row["complement"] = str(ann.complement)
         row["lesion_fraction"] = float(gt.mean())
         try:
-            output = run_method(spec, image, ann)
+            clicking = job.corrections > 0 and spec.kind in CLICK_METHODS
+            output = run_method(spec, image, ann, keep_model=clicking)
             row.update(all_metrics(output.mask, gt))
             row["seconds"] = output.seconds
             row["train_s"] = output.extra.get("train_s", float("nan"))
@@ -105,11 +121,23 @@ def run_image_job(job: ImageJob) -> list[dict]:
                 prob = np.clip(np.round(output.probability * 255), 0, 255).astype(np.uint8)
                 folder = method_dir(job.out_dir, job.setting.label, spec.label, "probability")
                 write_png(folder / f"{job.item.name}.png", prob)
+            if clicking:
+                row["corrections"] = _click_curve(job, spec, image, gt, ann, output)
         except Exception as exc:
             last = traceback.extract_tb(exc.__traceback__)[-1]
             row["error"] = f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
         rows.append(row)
     return rows
+
+
+def _click_curve(job: ImageJob, spec: MethodSpec, image, gt, ann, output) -> list[dict]:
+    """Dice after each simulated corrective click for one method (`yoho.evaluation.corrections`)."""
+    if spec.kind == "yoho":
+        start = output.annotation or ann
+        corrector = yoho_corrector(image, output.model, output.profile, spec.seed, spec.device)
+    else:
+        start, corrector = ann, baseline_corrector(spec.kind, image)
+    return click_curve(corrector, start, gt, output.mask, job.corrections)
 
 
 def pending_jobs(
@@ -118,23 +146,47 @@ def pending_jobs(
     methods: list[MethodSpec],
     out_dir: str | os.PathLike,
     store: ResultStore,
+    clicks: ClickStore | None = None,
     **job_options,
 ) -> list[ImageJob]:
-    """One job per image that still misses a successful row for some method."""
+    """One job per image that still misses a successful row (or click curve) for some method."""
+    n = job_options.get("corrections", 0)
+
+    def done(item: Item, m: MethodSpec) -> bool:
+        if not store.done(item.name, setting.label, m.label):
+            return False
+        if n and m.kind in CLICK_METHODS and clicks is not None:
+            return clicks.done(item.name, setting.label, m.label, n)
+        return True
+
     jobs = []
     for item in items:
-        todo = tuple(m for m in methods if not store.done(item.name, setting.label, m.label))
+        todo = tuple(m for m in methods if not done(item, m))
         if todo:
             jobs.append(ImageJob(item, setting, todo, Path(out_dir), **job_options))
     return jobs
 
 
-def run_local(jobs: list[ImageJob], store: ResultStore, progress: Progress | None = None) -> int:
+def record(rows: list[dict], store: ResultStore, clicks: ClickStore | None) -> None:
+    """Keep a job's rows: the metrics in `store`, any click curves in `clicks`."""
+    if clicks is not None:
+        for row in rows:
+            if row.get("corrections") and not row["error"]:
+                clicks.add(row["image"], row["setting"], row["method"], row["corrections"])
+    store.add(rows)
+
+
+def run_local(
+    jobs: list[ImageJob],
+    store: ResultStore,
+    progress: Progress | None = None,
+    clicks: ClickStore | None = None,
+) -> int:
     """Run the jobs one after the other in this process; returns the number of failed rows."""
     failed = 0
     for job in jobs:
         rows = run_image_job(job)
-        store.add(rows)
+        record(rows, store, clicks)
         failed += sum(1 for r in rows if r["error"])
         if progress is not None:
             progress(job.item.name, rows)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from yoho.io import write_text
 
-__all__ = ["ResultStore", "COLUMNS", "METRICS"]
+__all__ = ["ResultStore", "ClickStore", "COLUMNS", "CLICK_COLUMNS", "METRICS"]
 
 METRICS = ("dice", "iou", "precision", "recall", "hd95")
 COLUMNS = (
@@ -131,3 +131,78 @@ class ResultStore:
                 continue
             out.append(row)
         return out
+
+
+CLICK_COLUMNS = (
+    "image", "setting", "method", "click", "dice", "seconds", "made", "kind", "x", "y", "r",
+)  # fmt: skip
+
+
+class ClickStore:
+    """Dice after every corrective click (`yoho evaluate --corrections N`), in `path` (CSV).
+
+    Keyed by (image, setting, method); a key is complete when it holds clicks 0..N. Rewritten
+    atomically after every image, like `ResultStore`; a damaged file is named, not guessed at.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.curves: dict[tuple[str, str, str], list[dict]] = {}
+        if not self.path.is_file():
+            return
+        with self.path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if set(CLICK_COLUMNS) - set(reader.fieldnames or ()):
+                raise ValueError(f"{self.path}: not a corrections file (columns differ)")
+            try:
+                for row in reader:
+                    key = (row["image"], row["setting"], row["method"])
+                    parsed = {
+                        "click": int(row["click"]),
+                        "dice": float(row["dice"]),
+                        "seconds": float(row["seconds"] or 0.0),
+                        "made": row["made"] == "1",
+                    }
+                    for name in ("x", "y", "r"):
+                        if row[name]:
+                            parsed[name] = float(row[name])
+                    if row["kind"]:
+                        parsed["kind"] = row["kind"]
+                    self.curves.setdefault(key, []).append(parsed)
+            except (csv.Error, ValueError, TypeError) as exc:
+                raise ValueError(f"{self.path}:{reader.line_num}: damaged row ({exc})") from None
+        for curve in self.curves.values():
+            curve.sort(key=lambda r: r["click"])
+
+    def done(self, image: str, setting: str, method: str, clicks: int) -> bool:
+        curve = self.curves.get((image, setting, method))
+        return bool(curve) and [r["click"] for r in curve] == list(range(clicks + 1))
+
+    def add(self, image: str, setting: str, method: str, curve: list[dict]) -> None:
+        self.curves[(image, setting, method)] = list(curve)
+        self.save()
+
+    def save(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CLICK_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for (image, setting, method), curve in sorted(self.curves.items()):
+            for row in curve:
+                writer.writerow(
+                    {
+                        "image": image,
+                        "setting": setting,
+                        "method": method,
+                        "click": row["click"],
+                        "dice": f"{row['dice']:.6g}",
+                        "seconds": f"{row.get('seconds', 0.0):.4g}",
+                        "made": "1" if row.get("made", True) else "0",
+                        "kind": row.get("kind", ""),
+                        **{k: (f"{row[k]:g}" if k in row else "") for k in ("x", "y", "r")},
+                    }
+                )
+        write_text(self.path, buffer.getvalue())
+
+    def select(self, setting: str, method: str) -> dict[str, list[dict]]:
+        """{image: curve} of one setting and method."""
+        return {i: c for (i, s, m), c in self.curves.items() if s == setting and m == method}

@@ -1,0 +1,115 @@
+"""The rounds of one result folder: the current result at the top, earlier ones in history/.
+
+A result folder written by `yoho segment` holds mask.png, overlay.png, the exports,
+summary.json, model.pt and annotation.json. Before a correction round overwrites them, every
+file at the folder's top level is copied to `history/round_NN/` (NN = the round they belong
+to: 00 is the first segmentation), so every round stays on disk and `undo` brings the
+previous one back. Copies are hard links where the
+file system allows (the network is ~50 MB), plain copies elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+__all__ = [
+    "ROUND_FILES",
+    "round_files",
+    "current_round",
+    "archive_current",
+    "undo",
+    "rounds_on_disk",
+    "save_round_annotation",
+]
+
+HISTORY = "history"
+# The files every round has (others, such as the exports, are archived when present).
+ROUND_FILES = ("mask.png", "overlay.png", "summary.json", "model.pt", "annotation.json")
+
+
+def round_files(folder: Path) -> list[str]:
+    """The files of one round: every regular file at the folder's top level."""
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.endswith(".tmp"))
+
+
+def save_round_annotation(annotation, folder: str | os.PathLike) -> Path:
+    """The annotation a result was made from (its rounds included), as folder/annotation.json."""
+    import dataclasses
+
+    from yoho.annotation import save_annotation
+
+    if annotation.roi.mask is not None:  # an ROI mask is re-written next to the copy
+        roi = dataclasses.replace(annotation.roi, mask_path=None)
+        annotation = dataclasses.replace(annotation, roi=roi)
+    return save_annotation(annotation, Path(folder) / "annotation.json", validate=False)
+
+
+def _round_dir(result: Path, number: int) -> Path:
+    return result / HISTORY / f"round_{number:02d}"
+
+
+def current_round(result: str | os.PathLike) -> int:
+    """The round the folder's top-level files belong to (0: the first segmentation)."""
+    path = Path(result) / "summary.json"
+    try:
+        return int(json.loads(path.read_text()).get("round", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
+
+
+def _copy(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
+
+def archive_current(result: str | os.PathLike) -> Path:
+    """Copy the current round's files to history/round_NN/; returns that folder."""
+    result = Path(result)
+    target = _round_dir(result, current_round(result))
+    target.mkdir(parents=True, exist_ok=True)
+    for name in round_files(result):
+        _copy(result / name, target / name)
+    return target
+
+
+def rounds_on_disk(result: str | os.PathLike) -> list[int]:
+    """Round numbers kept in history/, oldest first."""
+    folder = Path(result) / HISTORY
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in folder.iterdir():
+        if entry.is_dir() and entry.name.startswith("round_") and entry.name[6:].isdigit():
+            found.append(int(entry.name[6:]))
+    return sorted(found)
+
+
+def undo(result: str | os.PathLike) -> int:
+    """Bring back the round before the current one; returns its number.
+
+    The current round's files are replaced by the previous round's (which leaves history/);
+    raises ValueError when there is nothing to undo.
+    """
+    result = Path(result)
+    now = current_round(result)
+    earlier = [r for r in rounds_on_disk(result) if r < now]
+    if not earlier:
+        raise ValueError(f"{result}: nothing to undo (no earlier round in {HISTORY}/)")
+    back = earlier[-1]
+    source = _round_dir(result, back)
+    # summary.json last: it names the round, so an interrupted undo still reads as `now`.
+    names = [n for n in round_files(source) if n != "summary.json"] + ["summary.json"]
+    for name in names:
+        _copy(source / name, result / name)
+    shutil.rmtree(source)
+    for later in (r for r in rounds_on_disk(result) if r > back):
+        shutil.rmtree(_round_dir(result, later))
+    return back
