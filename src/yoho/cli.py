@@ -15,7 +15,8 @@ from yoho.web.cli import serve_cmd  # noqa: E402
 
 app = typer.Typer(
     name="yoho",
-    help="YOHO: single-image lesion segmentation (one network per image).",
+    help="YOHO: single-image lesion segmentation (one network per image). "
+    "Research use only, not a medical device.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,

@@ -280,8 +280,32 @@ def preview_cmd(
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for torch (default: the cores this process may use)."
     ),
+    simple: bool = typer.Option(
+        False,
+        "--simple",
+        help="For the physician: the image with what the network is taught as lesion, normal "
+        "and unknown, and checks of the annotation (preview.png).",
+    ),
 ) -> None:
-    """Write a contact sheet of rendered training samples with their labels."""
+    """Write a contact sheet of rendered training samples with their labels.
+
+    With --simple: one picture for the physician who annotated (what is taught as lesion,
+    normal and unknown) and plain-language checks of the annotation.
+    """
+    if simple:
+        from yoho.annotation import load_annotation
+        from yoho.io import check_output_folder, read_image, write_png
+        from yoho.preview import physician_preview
+
+        img = read_image(image)
+        ann = load_annotation(annotation, img.shape)
+        check_output_folder(out)
+        picture, checks = physician_preview(img, ann)
+        write_png(out / "preview.png", picture)
+        for line in checks:
+            typer.echo(f"- {line}")
+        typer.echo(f"wrote {out / 'preview.png'}")
+        return
     from yoho.threads import set_threads
 
     set_threads(threads)

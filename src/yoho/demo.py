@@ -18,7 +18,7 @@ from yoho.io import read_image, read_mask, write_png
 from yoho.physician import simulate_annotation
 from yoho.pipeline import segment
 from yoho.predict import write_outputs
-from yoho.profiles import get_profile
+from yoho.profiles import DEFAULT_PROFILE, get_profile
 from yoho.synthetic import synthetic_endoscopy
 
 __all__ = ["run", "shared_data_dir"]
@@ -49,7 +49,7 @@ def _one(name: str, image: np.ndarray, gt: np.ndarray, out: Path, profile: str) 
     return summary["dice"]
 
 
-def run(out_dir: Path, profile: str = "cpu") -> None:
+def run(out_dir: Path, profile: str = DEFAULT_PROFILE) -> None:
     """Segment a synthetic image and (if available) the first Kvasir-SEG sample image."""
     out_dir = Path(out_dir)
     print(f"YOHO demo (profile {profile}, simulated physician = oracle protocol)")

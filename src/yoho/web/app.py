@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yoho.profiles import PROFILES, profile_names
+from yoho.web.care import NOTICE, accelerator, add_care_routes, offered_profiles
 from yoho.web.errors import BadRequest, NotFound, TooLarge, UnsupportedMedia, WebError
 from yoho.web.guard import BodyLimit, RequestGuard
 from yoho.web.images import list_data_images
@@ -89,6 +90,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         openapi_url=None,
         lifespan=lifespan,
     )
+    device_type = accelerator(settings.device)
     app.state.store = store
     app.state.jobs = jobs
     app.state.settings = settings
@@ -150,6 +152,8 @@ def create_app(settings: WebSettings) -> FastAPI:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Deleting an image and everything derived from it; the physician's preview (care.py).
+    add_care_routes(app, store, jobs)
 
     # -- API: server -----------------------------------------------------------------------------
 
@@ -164,14 +168,11 @@ def create_app(settings: WebSettings) -> FastAPI:
     async def config() -> dict[str, Any]:
         return {
             "profile": settings.profile,
-            "profiles": [
-                {
-                    "name": name,
-                    "description": PROFILES[name].description,
-                    "steps": PROFILES[name].total_steps,
-                }
-                for name in profile_names()
-            ],
+            # Only the profiles that make sense here, named for people (yoho.web.care).
+            "profiles": offered_profiles(settings, device_type),
+            "expert": settings.expert,
+            "accelerator": device_type,
+            "notice": NOTICE,
             "max_upload_bytes": settings.max_upload_bytes,
             "max_pixels": settings.max_pixels,
             "data": data_root is not None,

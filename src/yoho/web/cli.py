@@ -32,8 +32,15 @@ def serve_cmd(
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for torch (default: the cores this process may use)."
     ),
+    expert: bool = typer.Option(
+        False, "--expert", help="Also offer the developer profiles (cpu, cpu_tuned, tiny)."
+    ),
 ) -> None:
-    """Run the physician's web tool: annotate an image and segment it in the browser."""
+    """Run the physician's web tool: annotate an image and segment it in the browser.
+
+    Research use only, not a medical device. Uploaded images stay in the results folder until
+    they are deleted on the page (docs/web.md).
+    """
     try:
         from yoho.threads import set_threads
         from yoho.web.server import serve
@@ -50,6 +57,7 @@ def serve_cmd(
             max_upload_mb=max_upload_mb,
             max_pixels=max_pixels,
             device=device,
+            expert=expert,
         )
     except ModuleNotFoundError as exc:
         typer.echo(

@@ -59,6 +59,7 @@ def serve(
     max_upload_mb: float = 25.0,
     max_pixels: int = 40_000_000,
     device: str | None = None,
+    expert: bool = False,
 ) -> None:
     """Run the server until interrupted (Ctrl+C)."""
     import uvicorn
@@ -92,6 +93,7 @@ def serve(
         max_pixels=max_pixels,
         device=device,
         allowed_hosts=allowed_hosts_for(host),
+        expert=expert,
     )
     check_port_free(host, port)
     app = create_app(settings)
@@ -109,6 +111,10 @@ def serve(
         f"(results in {settings.results}"
         + (f", images from {Path(data).resolve()}" if data is not None else "")
         + "). Ctrl+C stops it."
+    )
+    console.print(
+        "Research use only, not a medical device. Uploaded images stay in the results folder "
+        "until deleted on the page (Delete image)."
     )
     uvicorn.run(
         app,

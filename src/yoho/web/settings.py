@@ -28,7 +28,8 @@ class WebSettings:
     max_upload_bytes / max_pixels: limits on an uploaded image; max_pending: queued jobs at
     most; device: torch device for training (None = best available); phase_timeout: seconds a
     job may spend in one phase without progress before it is stopped; allowed_hosts: values of
-    the Host header that are served (a defence against DNS rebinding), None = any.
+    the Host header that are served (a defence against DNS rebinding), None = any; expert:
+    the page also offers the developer profiles (`yoho.web.care.offered_profiles`).
     """
 
     results: Path
@@ -41,3 +42,4 @@ class WebSettings:
     device: str | None = None
     phase_timeout: float = 900.0
     allowed_hosts: tuple[str, ...] | None = LOCAL_HOSTS
+    expert: bool = False

@@ -41,6 +41,10 @@ JOB_FILES = {
     "curve.png": "image/png",
     "summary.json": "application/json",
     "annotation.json": "application/json",
+    # exports of the contour (yoho.exports)
+    "lesion.geojson": "application/geo+json",
+    "lesion_labelme.json": "application/json",
+    "lesion_annotation.json": "application/json",
 }
 ANNOTATION_BYTES = 2_000_000
 
@@ -192,6 +196,8 @@ class ImageStore:
         return folder
 
     def write_job_record(self, image_id: str, job_id: str, record: dict[str, Any]) -> None:
+        if not (self.image_dir(image_id) / "image.json").is_file():
+            return  # the image was deleted: its jobs' last states are not recorded
         write_json(self.job_dir(image_id, job_id) / "job.json", record)
 
     def read_job_record(self, image_id: str, job_id: str) -> dict[str, Any]:

@@ -456,7 +456,7 @@
       status(`Cannot reach the YOHO server: ${err.message}`, "error");
       return;
     }
-    $("profile").replaceChildren(...app.config.profiles.map((p) => new Option(p.name, p.name)));
+    $("profile").replaceChildren(...app.config.profiles.map((p) => new Option(p.label || p.name, p.name)));
     $("profile").value = app.config.profile;
     showProfileHelp();
     await Promise.all([refreshRecent(), refreshData().catch((err) => status(err.message, "error"))]);
