@@ -331,7 +331,9 @@ def score_cmd(
     try:
         for p in images:
             if p.is_dir():
-                raise IsADirectoryError(f"{p} is a folder; give image files")
+                raise IsADirectoryError(
+                    f"{p} is a folder; give image files (a folder or manifest: tatar score-collection)"
+                )
             if not p.is_file():
                 raise FileNotFoundError(f"image not found: {p}")
         check_device(device)
@@ -372,6 +374,170 @@ def score_cmd(
             typer.echo(f"  answer: {r.completions[0][:200]!r}")
     if failed:
         raise typer.Exit(1)
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+def _dataset_scale(value: str | None):
+    """``--dataset-scale``: a known dataset's name (koniq, ava, ...) or LOW:HIGH."""
+    from tatar.scales import Scale, scale_of
+
+    if value is None:
+        return None
+    if any(sep in value for sep in ":,") or value[:1].isdigit():
+        return Scale.parse(value)
+    return scale_of(value)
+
+
+@app.command("score-collection")
+def score_collection_cmd(
+    source: Path = typer.Argument(
+        ..., help="A folder (searched recursively for images) or a CSV/JSONL/Parquet manifest."
+    ),
+    model: str = typer.Option(..., "--model", help=_MODEL_HELP),
+    out: Path = typer.Option(..., "--out", help="Output folder (rerunning into it resumes)."),
+    revision: str | None = typer.Option(None, "--revision", help=_REVISION_HELP),
+    task: ScoreTask = typer.Option(ScoreTask.both, "--task", help="Task(s) to score."),
+    dataset_scale: str | None = typer.Option(
+        None,
+        "--dataset-scale",
+        help="Also write scores on this native scale: a dataset name (koniq, ava, ...) or LOW:HIGH.",
+    ),
+    path_column: str | None = typer.Option(
+        None,
+        "--path-column",
+        help="Manifest column of the image paths (default: path, image, ...).",
+    ),
+    id_column: str | None = typer.Option(
+        None,
+        "--id-column",
+        help="Manifest column of the ids (default: id if present, else the path).",
+    ),
+    image_root: Path | None = typer.Option(
+        None,
+        "--image-root",
+        help="Folder that relative manifest paths start from (default: the manifest's).",
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images."),
+    shard_size: int = typer.Option(
+        1000,
+        "--shard-size",
+        min=1,
+        help="Images per Parquet shard (a hard kill loses at most one).",
+    ),
+    jsonl: bool = typer.Option(False, "--jsonl", help="Also write each shard as JSONL."),
+    keep_think: bool = typer.Option(False, "--keep-think", help="Store the <think> text."),
+    keep_completions: bool = typer.Option(
+        False, "--keep-completions", help="Store the raw completions."
+    ),
+    samples: int = typer.Option(
+        1, "--samples", min=1, help="Sampled completions per image (1 = greedy); mean and std."
+    ),
+    think: Think = typer.Option(Think.auto, "--think", help="Think mode."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    top_k: int = typer.Option(0, "--top-k", help="0 = off."),
+    seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images per generate call."),
+    min_pixels: int | None = typer.Option(None, "--min-pixels"),
+    max_pixels: int | None = typer.Option(
+        None, "--max-pixels", help="Processor pixel limit (default: the checkpoint's)."
+    ),
+    backend: BackendName = typer.Option(
+        BackendName.auto, "--backend", help="Generation backend (with --engine ray, auto = hf)."
+    ),
+    device: str | None = typer.Option(None, "--device", help="Local engine only: cpu, cuda, ..."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local, or ray (Ray Data)."),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Join this Ray cluster (ray://host:10001 or auto); default: a local Ray.",
+    ),
+    ray_cpus: int | None = typer.Option(
+        None, "--ray-cpus", min=1, help="CPUs of a local Ray (default: all)."
+    ),
+    replicas: int | None = typer.Option(
+        None, "--replicas", min=1, help="Model replicas on Ray (default: one per GPU, else 1)."
+    ),
+    gpus_per_replica: float | None = typer.Option(
+        None, "--gpus-per-replica", min=0, help="Default: 1 when the cluster has GPUs, else 0."
+    ),
+    cpus_per_replica: float = typer.Option(1.0, "--cpus-per-replica", min=0.01),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Discard earlier scores in --out."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress."),
+) -> None:
+    """Score a folder or manifest into sharded Parquet (resumable; local or on Ray Data).
+
+    Unreadable images become rows with an error. The last line is the summary: images scored,
+    failed, skipped (already in --out).
+    """
+    from tatar.collection import BackendSpec, RayOptions, RowOptions, score_collection
+    from tatar.devices import check_device
+    from tatar.hub import resolve_model
+    from tatar.prompts import prompt_version
+
+    try:
+        if engine == Engine.ray and device is not None:
+            raise ValueError("--device applies to --engine local; Ray places each replica itself")
+        check_device(device)
+        scale = _dataset_scale(dataset_scale)
+        ray_options = RayOptions(
+            address=ray_address,
+            num_cpus=ray_cpus,
+            replicas=replicas,
+            gpus_per_replica=gpus_per_replica,
+            cpus_per_replica=cpus_per_replica,
+        )
+        settings = _settings(
+            max_new_tokens=max_new_tokens,
+            samples=samples,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            think=think.value,
+            seed=seed,
+            batch_size=batch_size,
+        )
+        resolved = resolve_model(model, revision=revision)
+        backend_name = backend.value
+        if engine == Engine.ray and backend_name == "auto":
+            backend_name = "hf"
+        spec = BackendSpec(backend_name, str(resolved.path), device, min_pixels, max_pixels)
+        opts = RowOptions(
+            model=resolved.hub_id or str(resolved.path),
+            revision=resolved.path.name if resolved.hub_id else None,
+            prompt_version=prompt_version(),
+            task=task.value,
+            scale=scale,
+            keep_think=keep_think,
+            keep_completions=keep_completions,
+        )
+        summary = score_collection(
+            source,
+            out,
+            spec,
+            settings,
+            opts,
+            engine=engine.value,
+            ray_options=ray_options,
+            shard_size=shard_size,
+            jsonl=jsonl,
+            path_column=path_column,
+            id_column=id_column,
+            image_root=image_root,
+            limit=limit,
+            overwrite=overwrite,
+            progress=not quiet,
+        )
+    except USER_ERRORS as exc:
+        _fail(exc)
+    for line in summary.first_errors:
+        typer.echo(f"failed: {line}", err=True)
+    typer.echo(summary.line())
 
 
 def _train(

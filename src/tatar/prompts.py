@@ -64,3 +64,15 @@ def build_messages(task: str) -> list[dict]:
             "content": [{"type": "image"}, {"type": "text", "text": TASK_PROMPTS[task]}],
         },
     ]
+
+
+def prompt_version() -> str:
+    """A short fingerprint of the prompt wording (system + task prompts), recorded with scores.
+
+    It changes whenever a word of a prompt does, so scores made with different wordings are
+    never mixed up by name alone.
+    """
+    import hashlib
+
+    text = "\x00".join([SYSTEM_PROMPT, *(TASK_PROMPTS[t] for t in TASKS)])
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]

@@ -69,7 +69,7 @@ def score_images(
         task_id = bar.add_task("scoring", total=len(jobs))
         for start in range(0, len(jobs), settings.batch_size):
             batch = jobs[start : start + settings.batch_size]
-            results += _score_batch(backend, batch, settings)
+            results += score_batch(backend, batch, settings)
             bar.advance(task_id, len(batch))
     return results
 
@@ -105,15 +105,25 @@ def _failed(p: Path, t: str, reason: str) -> ImageScore:
     return ImageScore(str(p), t, None, None, 0.0, None, [], error=reason)
 
 
-def _score_batch(
+def score_batch(
     backend: Backend, batch: list[tuple[Path, str]], settings: GenerationSettings
 ) -> list[ImageScore]:
+    """One `ImageScore` per (image, task) job of `batch`, in order, from one generate call.
+
+    An image listed for several tasks is read once. An image that is missing, cannot be read or
+    is refused by the processor gets an `ImageScore` with ``error`` set.
+    """
     out: dict[int, ImageScore] = {}
     ok, pil = [], []
+    loaded: dict[Path, object] = {}
     for i, (p, t) in enumerate(batch):
         try:
-            pil.append(load_image(p))
+            if p not in loaded:
+                loaded[p] = load_image(p)
+            pil.append(loaded[p])
             ok.append(i)
+        except FileNotFoundError:
+            out[i] = _failed(p, t, f"image not found: {p}")
         except (ValueError, OSError) as exc:
             out[i] = _failed(p, t, str(exc))
     outputs: list[list[str] | str] = []
@@ -125,16 +135,21 @@ def _score_batch(
         p, t = batch[i]
         if isinstance(comps, str):
             out[i] = _failed(p, t, f"cannot process image {p}: {comps}")
-            continue
-        parsed = [clip_prediction(s) for s in (parse_answer(c) for c in comps) if s is not None]
-        rationale = next((r for r in (think_text(c) for c in comps) if r), None)
-        out[i] = ImageScore(
-            image=str(p),
-            task=t,
-            score=statistics.fmean(parsed) if parsed else None,
-            std=statistics.pstdev(parsed) if parsed else None,
-            parse_rate=len(parsed) / len(comps) if comps else 0.0,
-            rationale=rationale,
-            completions=list(comps),
-        )
+        else:
+            out[i] = image_score(p, t, comps)
     return [out[i] for i in range(len(batch))]
+
+
+def image_score(image: str | Path, task: str, completions: Sequence[str]) -> ImageScore:
+    """The `ImageScore` of one image's completions: mean and population std of the parsed
+    answers (clipped to 0-100), the first rationale."""
+    parsed = [clip_prediction(s) for s in (parse_answer(c) for c in completions) if s is not None]
+    return ImageScore(
+        image=str(image),
+        task=task,
+        score=statistics.fmean(parsed) if parsed else None,
+        std=statistics.pstdev(parsed) if parsed else None,
+        parse_rate=len(parsed) / len(completions) if completions else 0.0,
+        rationale=next((r for r in (think_text(c) for c in completions) if r), None),
+        completions=list(completions),
+    )
