@@ -29,6 +29,15 @@ from yoho.web.errors import BadRequest, NotFound, TooLarge, UnsupportedMedia, We
 from yoho.web.guard import BodyLimit, RequestGuard
 from yoho.web.images import list_data_images
 from yoho.web.jobs import TERMINAL, Job, JobQueue, new_job_id
+from yoho.web.refine_job import (
+    RefineRequest,
+    active_refine,
+    new_refine_job,
+    refuse_while_refining,
+    rounds_info,
+    undo_round,
+    write_refine_record,
+)
 from yoho.web.safety import check_display_name, check_image_id, check_job_id, resolve_relative
 from yoho.web.segment_job import make_runner
 from yoho.web.settings import WebSettings
@@ -69,6 +78,9 @@ def create_app(settings: WebSettings) -> FastAPI:
         )
 
     def persist(snap: dict[str, Any]) -> None:
+        if snap.get("kind") == "refine":  # a correction round: recorded in its result's folder
+            write_refine_record(store, snap)
+            return
         store.write_job_record(snap["image_id"], snap["id"], snap)
 
     jobs = JobQueue(
@@ -323,5 +335,36 @@ def create_app(settings: WebSettings) -> FastAPI:
         if download:
             headers = _attachment(store.image_meta(image_id)["name"], name)
         return FileResponse(path, media_type=JOB_FILES[name], headers=headers)
+
+    # -- API: correction rounds of a result (refine_job.py) ----------------------------------------
+
+    @app.get("/api/images/{image_id}/jobs/{job_id}/rounds")
+    async def rounds_get(image_id: str, job_id: str) -> dict[str, Any]:
+        job_snapshot(image_id, job_id)
+        info = await asyncio.to_thread(rounds_info, store.job_dir(image_id, job_id))
+        return info | {"refine": active_refine(jobs, image_id, job_id)}
+
+    @app.post("/api/images/{image_id}/jobs/{job_id}/refine", status_code=202)
+    async def rounds_refine(image_id: str, job_id: str, request: RefineRequest) -> dict[str, Any]:
+        target = job_snapshot(image_id, job_id)
+        job = await asyncio.to_thread(
+            new_refine_job,
+            store,
+            target,
+            request.circles("lesion_circles"),
+            request.circles("normal_circles"),
+        )
+        # Checked after the await, with nothing awaited before the submit: one round at a time.
+        refuse_while_refining(jobs, image_id, job_id, "refine")
+        return jobs.submit(job)
+
+    @app.post("/api/images/{image_id}/jobs/{job_id}/undo")
+    async def rounds_undo(image_id: str, job_id: str) -> dict[str, Any]:
+        job_snapshot(image_id, job_id)
+        refuse_while_refining(jobs, image_id, job_id, "undo")
+        folder = store.job_dir(image_id, job_id)
+        # Not in a thread: a few renames and hard links, and no refine may start meanwhile.
+        undo_round(folder)
+        return rounds_info(folder) | {"refine": None}
 
     return app

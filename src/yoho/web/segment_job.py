@@ -84,8 +84,17 @@ def _segment_in_child(
         def progress(step: int, total: int, loss: float) -> None:
             messages.put(("progress", step, total, loss))
 
-        result = segment(image, annotation, profile, seed=seed, device=device, progress=progress)
+        result = segment(
+            image, annotation, profile, seed=seed, device=device, progress=progress,
+            keep_model=True,
+        )  # fmt: skip
         messages.put(("phase", "writing the results"))
+        # The network stays with the result: correction rounds go on from it (refine_job.py).
+        from yoho.train import save_checkpoint
+
+        save_checkpoint(
+            folder / "model.pt", result.model, {"profile": result.profile, "seed": seed}
+        )
         write_bytes(folder / "contour.png", _png_rgba(contour_layer(result.mask)))
         summary = write_outputs(folder, image, annotation, result, extra=extra)
         messages.put(("done", summary))
@@ -171,12 +180,16 @@ def make_runner(store: ImageStore, device: str | None = None, phase_timeout: flo
     from yoho.profiles import get_profile
 
     def run(job: Job, progress: ProgressFn, should_stop: StopFn) -> dict:
+        if getattr(job, "kind", "segment") == "refine":  # a correction round (refine_job.py)
+            from yoho.web.refine_job import run_refine
+
+            return run_refine(store, job, progress, should_stop, device, phase_timeout)
         folder = store.job_dir(job.image_id, job.id)
         image_path = store.image_path(job.image_id)
         # The profile object itself travels: one registered in this process only (a test's,
         # a notebook's) is unknown to the child by name.
         profile = get_profile(job.profile)
-        extra = {"image_id": job.image_id, "job_id": job.id}
+        extra = {"image_id": job.image_id, "job_id": job.id, "round": 0}
         args = (image_path, folder, profile, job.seed, device, torch.get_num_threads(), extra)
         return run_in_child(_segment_in_child, args, progress, should_stop, phase_timeout)
 

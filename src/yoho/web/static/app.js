@@ -9,6 +9,8 @@
     roi: "Click around the lesion, leaving a margin, to add ROI points; click the first point (or press Enter) to close it.",
     lesion: "Click on lesion tissue to place a circle; press and drag to set its size. Drag a circle to move it.",
     normal: "Click on normal tissue to place a circle; press and drag to set its size. Optional, but it helps.",
+    fixLesion: "Correction: click (or press and drag) where the outline missed lesion, then press Refine. Dashed circles are this round's corrections, dotted ones earlier rounds'.",
+    fixNormal: "Correction: click (or press and drag) on normal tissue the outline took in, then press Refine.",
   };
 
   const app = {
@@ -17,6 +19,9 @@
     dirty: false,
     job: null,
     events: null,
+    resultJob: null, // the segmentation whose result is shown (correction rounds refine it)
+    rounds: null, // its rounds: GET .../jobs/{id}/rounds
+    refineClock: null,
   };
 
   const editor = new window.YohoEditor($("editor"), onEditorChange);
@@ -124,6 +129,7 @@
       b.setAttribute("aria-checked", String(b.dataset.tool === editor.tool)),
     );
     $("tool-help").textContent = TOOL_HELP[editor.tool];
+    refreshRefineControls();
   }
 
   function setTool(tool) {
@@ -138,6 +144,8 @@
     closeEvents();
     app.image = info;
     app.job = null;
+    app.resultJob = null;
+    app.rounds = null;
     app.dirty = false;
     status(`Loading ${info.name}…`, "busy");
     const img = await loadImage(imageUrl(`/image`));
@@ -279,6 +287,7 @@
   }
 
   function showProgress(snap) {
+    if (snap.kind === "refine") return showRefineProgress(snap);
     app.job = snap;
     const bar = $("progress");
     bar.max = Math.max(1, snap.total || 1);
@@ -304,6 +313,7 @@
   }
 
   async function finished(snap) {
+    if (snap.kind === "refine") return refineFinished(snap);
     if (snap.state === "done") {
       try {
         await showResult(snap);
@@ -331,7 +341,7 @@
 
   async function showResult(job) {
     const files = (name, download) => imageUrl(`/jobs/${job.id}/files/${name}${download ? "?download=true" : ""}`);
-    const layer = await loadImage(files("contour.png"));
+    const layer = await loadImage(`${files("contour.png")}?v=${Date.now()}`); // a new round, same URL
     editor.setResult(layer);
     setLink("download-mask", files("mask.png", true));
     setLink("download-overlay", files("overlay.png", true));
@@ -346,6 +356,151 @@
     $("result-panel").hidden = false;
     $("editor").dataset.result = job.id;
     app.job = job;
+    await showRounds(job);
+  }
+
+  // ---- correction rounds: circles on the result, Refine, Undo round -------------------------
+
+  function refineReady() {
+    return Boolean(app.image && app.resultJob && app.rounds && app.rounds.refinable);
+  }
+
+  function jobRunning() {
+    return Boolean(app.job && !TERMINAL.has(app.job.state));
+  }
+
+  async function showRounds(job) {
+    app.resultJob = job;
+    try {
+      app.rounds = await api("GET", imageUrl(`/jobs/${job.id}/rounds`));
+    } catch (err) {
+      app.rounds = null;
+    }
+    const rounds = app.rounds;
+    editor.setPastCorrections(rounds ? rounds.corrections : []);
+    if (!refineReady() && editor.isCorrectionTool()) setTool("lesion");
+    if (rounds && rounds.round > 0) {
+      const s = rounds.summary || {};
+      const seconds = s.timings_s ? ` · ${s.timings_s.total.toFixed(1)} s` : "";
+      $("result-summary").textContent =
+        `Lesion: ${s.area_fraction !== undefined ? (100 * s.area_fraction).toFixed(1) : "?"} % of the image` +
+        ` · profile ${job.profile} · round ${rounds.round} (${s.clicks || 0} correction circles)${seconds}`;
+    }
+    if (rounds && rounds.refine && !jobRunning()) watchJob(rounds.refine);
+    refreshControls();
+  }
+
+  function refreshRefineControls() {
+    const ready = refineReady();
+    const running = jobRunning();
+    const fixes = editor.corrections();
+    const count = fixes.lesion_circles.length + fixes.normal_circles.length;
+    $("tool-fix-lesion").disabled = !ready;
+    $("tool-fix-normal").disabled = !ready;
+    $("refine").disabled = !ready || running || count === 0;
+    $("undo-round").disabled = !ready || running || !app.rounds.can_undo;
+    $("clear-corrections").disabled = count === 0;
+    const rounds = app.rounds;
+    $("refine-box").dataset.round = rounds ? String(rounds.round) : "";
+    let text = "";
+    if (rounds && !rounds.refinable) {
+      text = "This result kept no network (it was made before correction rounds existed): segment again to correct it.";
+    } else if (rounds) {
+      const earlier = (rounds.corrections || []).reduce(
+        (n, r) => n + (r.lesion_circles || []).length + (r.normal_circles || []).length, 0);
+      text = rounds.round === 0 ? "Round 0 (the first segmentation)."
+        : `Round ${rounds.round}: ${earlier} correction circle(s) applied; earlier rounds are kept.`;
+      text += count
+        ? ` ${count} new correction(s): press Refine.`
+        : " Where the outline is wrong, place + Lesion or − Normal circles, then press Refine.";
+    }
+    $("round-info").textContent = text;
+  }
+
+  async function refine() {
+    if (!refineReady() || jobRunning()) return;
+    const fixes = editor.corrections();
+    if (!fixes.lesion_circles.length && !fixes.normal_circles.length) {
+      status("Place a correction circle (+ Lesion or − Normal) on the result first.", "error");
+      return;
+    }
+    try {
+      const job = await api("POST", imageUrl(`/jobs/${app.resultJob.id}/refine`), fixes);
+      app.refineClock = performance.now();
+      watchJob(job);
+    } catch (err) {
+      status(`Refine not started: ${err.message}`, "error");
+    }
+  }
+
+  function showRefineProgress(snap) {
+    app.job = snap;
+    const bar = $("progress");
+    bar.max = Math.max(1, snap.total || 1);
+    bar.value = snap.step || 0;
+    let text;
+    if (snap.state === "queued") {
+      text = snap.position > 0 ? `Round ${snap.round} queued: ${snap.position} job(s) ahead.` : `Round ${snap.round} queued: starting…`;
+    } else if (snap.state === "running") {
+      text = snap.step
+        ? `Refining round ${snap.round}: step ${snap.step} of ${snap.total} · loss ${Number(snap.loss).toFixed(4)}`
+        : `Refining round ${snap.round}: loading the network…`;
+      if (snap.cancel_requested) text += " · stopping…";
+    } else if (snap.state === "done") {
+      text = `Round ${snap.round} finished: ${snap.step} of ${snap.total} steps, final loss ${Number(snap.loss).toFixed(4)}.`;
+    } else if (snap.state === "cancelled") {
+      text = `Round ${snap.round} cancelled.`;
+    } else {
+      text = "Refine failed (see the status line).";
+    }
+    $("progress-text").textContent = text;
+    if (!TERMINAL.has(snap.state)) status(text, "busy");
+    refreshControls();
+  }
+
+  async function refineFinished(snap) {
+    const clock = app.refineClock;
+    app.refineClock = null;
+    if (snap.state === "done") {
+      editor.clearCorrections();
+      try {
+        await showResult(app.resultJob);
+      } catch (err) {
+        status(`Round ${snap.round} finished, but it could not be shown: ${err.message}`, "error");
+        return;
+      }
+      const seconds = clock === null ? "" : ` in ${((performance.now() - clock) / 1000).toFixed(1)} s`;
+      status(`Round ${snap.round} done${seconds}: the outline follows the corrections (dotted circles). Correct again, or Undo round.`, "ok");
+    } else if (snap.state === "cancelled") {
+      status("Refine cancelled: the result is as it was, and the corrections are still in place.", "info");
+    } else {
+      status(`Refine failed: ${snap.error || "unknown error"}. The result is as it was; you can try again.`, "error");
+    }
+    refreshControls();
+  }
+
+  async function undoRound() {
+    if (!refineReady() || jobRunning()) return;
+    let rounds;
+    try {
+      rounds = await api("POST", imageUrl(`/jobs/${app.resultJob.id}/undo`));
+    } catch (err) {
+      status(`Could not undo the round: ${err.message}`, "error");
+      return;
+    }
+    try {
+      await showResult(app.resultJob);
+    } catch (err) {
+      status(`Back at round ${rounds.round}, but it could not be shown: ${err.message}`, "error");
+      return;
+    }
+    status(`Back at round ${rounds.round}${rounds.round === 0 ? " (the first segmentation)" : ""}.`, "ok");
+  }
+
+  function wireRefine() {
+    $("refine").addEventListener("click", refine);
+    $("undo-round").addEventListener("click", undoRound);
+    $("clear-corrections").addEventListener("click", () => editor.clearCorrections());
   }
 
   // ---- wiring -------------------------------------------------------------------------------
@@ -403,6 +558,7 @@
       app.dirty = Boolean(app.image);
       refreshControls();
     });
+    wireRefine();
     document.addEventListener("keydown", onKey);
     window.addEventListener("beforeunload", (e) => {
       if (app.dirty) e.preventDefault();
@@ -427,6 +583,8 @@
       editor.redo();
     } else if (ctrl || e.altKey) {
       return;
+    } else if (e.shiftKey && (key === "l" || key === "n")) {
+      if (refineReady()) setTool(key === "l" ? "fixLesion" : "fixNormal");
     } else if (key === "r" || key === "l" || key === "n") {
       setTool({ r: "roi", l: "lesion", n: "normal" }[key]);
     } else if (key === "enter") {

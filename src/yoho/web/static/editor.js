@@ -15,6 +15,10 @@
     normal: "#22d3ee",
     selected: "#ffd60a",
   };
+  // Correction circles (placed on a result, sent with Refine) are drawn dashed in their class's
+  // colour; the tools "fixLesion" and "fixNormal" place them.
+  const FIX = { fixLesion: "lesion", fixNormal: "normal" };
+  const isFix = (cls) => Object.prototype.hasOwnProperty.call(FIX, cls);
 
   function defaultRadius(width, height) {
     // The authors' r_min (yoho.annotation.default_radius_range): a sensible first radius.
@@ -26,7 +30,8 @@
   const dist = (ax, ay, bx, by) => Math.hypot(ax - bx, ay - by);
 
   function emptyState() {
-    return { polygons: [], holes: [], draft: null, lesion: [], normal: [], complement: false };
+    return { polygons: [], holes: [], draft: null, lesion: [], normal: [], complement: false,
+             fixLesion: [], fixNormal: [] };
   }
 
   class Editor {
@@ -48,7 +53,9 @@
       this.result = null;
       this.resultOpacity = 0.85;
       this.showResult = true;
-      this.lastRadius = { lesion: null, normal: null };
+      this.lastRadius = { lesion: null, normal: null, fixLesion: null, fixNormal: null };
+      this.past = []; // corrections of earlier rounds: [{cls: "lesion"|"normal", x, y, r}], drawn only
+      this.annotationKey = this._annotationKey();
       this.wheelTimer = null;
       this.view = { scale: 1, ox: 0, oy: 0 };
       this._bind();
@@ -67,7 +74,9 @@
       this.redoStack = [];
       this.selection = null;
       this.result = null;
-      this.lastRadius = { lesion: null, normal: null };
+      this.lastRadius = { lesion: null, normal: null, fixLesion: null, fixNormal: null };
+      this.past = [];
+      this.annotationKey = this._annotationKey();
       this.draw();
       this.onChange("image");
     }
@@ -82,7 +91,10 @@
         lesion: circles(data.lesion_circles),
         normal: circles(data.normal_circles),
         complement: Boolean(data.complement),
+        fixLesion: [],
+        fixNormal: [],
       };
+      this.annotationKey = this._annotationKey();
       this.extras = {};
       for (const key of ["r_min", "r_max", "protocol"]) {
         if (data[key] !== undefined && data[key] !== null) this.extras[key] = data[key];
@@ -135,7 +147,47 @@
 
     _changed(what) {
       this.draw();
-      this.onChange(what || "edit");
+      // A change of the correction circles only is no change of the annotation.
+      const key = this._annotationKey();
+      const onlyCorrections = key === this.annotationKey;
+      this.annotationKey = key;
+      this.onChange(onlyCorrections ? "correction" : what || "edit");
+    }
+
+    /** The annotation part of the state (everything but the correction circles), as text. */
+    _annotationKey() {
+      return JSON.stringify(Object.assign({}, this.state, { fixLesion: undefined, fixNormal: undefined }));
+    }
+
+    // ---- correction rounds (placed on a result, sent with Refine) ----------------------------
+
+    isCorrectionTool() {
+      return isFix(this.tool);
+    }
+
+    /** The pending correction circles, as the refine request takes them. */
+    corrections() {
+      const copy = (list) => list.map((c) => ({ x: c.x, y: c.y, r: c.r }));
+      return { lesion_circles: copy(this.state.fixLesion), normal_circles: copy(this.state.fixNormal) };
+    }
+
+    clearCorrections() {
+      if (!this.state.fixLesion.length && !this.state.fixNormal.length) return;
+      this._remember();
+      this.state.fixLesion = [];
+      this.state.fixNormal = [];
+      if (this.selection && this.selection.kind === "circle" && isFix(this.selection.cls)) this.selection = null;
+      this._changed("correction");
+    }
+
+    /** Corrections of the rounds already applied: [{lesion_circles, normal_circles}, ...]. */
+    setPastCorrections(rounds) {
+      this.past = [];
+      for (const r of rounds || []) {
+        for (const c of r.lesion_circles || []) this.past.push({ cls: "lesion", x: +c.x, y: +c.y, r: +c.r });
+        for (const c of r.normal_circles || []) this.past.push({ cls: "normal", x: +c.x, y: +c.y, r: +c.r });
+      }
+      this.draw();
     }
 
     undo() {
@@ -326,8 +378,10 @@
       const p = this._toImage(event);
       const s = this.view.scale;
       const rings = [];
-      if (this.state.draft) rings.push(["draft", 0, this.state.draft]);
-      this.state.polygons.forEach((poly, i) => rings.push(["polygons", i, poly]));
+      // The correction tools touch correction circles only (the annotation stays as it was).
+      const fixing = isFix(this.tool);
+      if (this.state.draft && !fixing) rings.push(["draft", 0, this.state.draft]);
+      if (!fixing) this.state.polygons.forEach((poly, i) => rings.push(["polygons", i, poly]));
       for (const [ring, poly, points] of rings) {
         for (let i = 0; i < points.length; i++) {
           if (dist(p.x, p.y, points[i][0], points[i][1]) * s <= VERTEX_HIT) {
@@ -336,7 +390,7 @@
         }
       }
       let inside = null;
-      for (const cls of ["lesion", "normal"]) {
+      for (const cls of fixing ? Object.keys(FIX) : ["lesion", "normal", ...Object.keys(FIX)]) {
         this.state[cls].forEach((c, index) => {
           const d = dist(p.x, p.y, c.x, c.y) * s;
           if (Math.abs(d - c.r * s) <= RIM_HIT && (!inside || inside.part !== "rim")) {
@@ -581,7 +635,16 @@
           vertex(pt, sel && sel.kind === "vertex" && sel.ring === "draft" && sel.index === i, i === 0 && st.draft.length >= 3),
         );
       }
-      for (const cls of ["lesion", "normal"]) {
+      for (const c of this.past) {
+        ctx.beginPath();
+        ctx.arc(X(c.x), Y(c.y), Math.max(c.r * s, 1), 0, 2 * Math.PI);
+        ctx.setLineDash([2, 3]);
+        ctx.lineWidth = 1.5;
+        ctx.strokeStyle = COLOURS[c.cls];
+        ctx.stroke();
+        ctx.setLineDash([]);
+      }
+      for (const cls of ["lesion", "normal", ...Object.keys(FIX)]) {
         st[cls].forEach((c, i) => {
           const selected = sel && sel.kind === "circle" && sel.cls === cls && sel.index === i;
           ctx.beginPath();
@@ -592,8 +655,10 @@
             ctx.stroke();
           }
           ctx.lineWidth = 2.5;
-          ctx.strokeStyle = COLOURS[cls];
+          ctx.strokeStyle = COLOURS[FIX[cls] || cls];
+          if (isFix(cls)) ctx.setLineDash([6, 4]);
           ctx.stroke();
+          ctx.setLineDash([]);
           ctx.beginPath();
           ctx.moveTo(X(c.x) - 4, Y(c.y));
           ctx.lineTo(X(c.x) + 4, Y(c.y));
