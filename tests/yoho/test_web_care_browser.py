@@ -85,6 +85,11 @@ def test_page_at_1366x768_result_preview_and_delete(browser, tmp_path):
         # and neither the page nor the result's panel has been scrolled.
         _inside_viewport(page, "[data-testid=result-summary]")
         _inside_viewport(page, "[data-testid=download-mask]")
+        _inside_viewport(page, "[data-testid=download-geojson]")
+        href = page.get_attribute("[data-testid=download-geojson]", "href")
+        geo = httpx.get(server.url + href)
+        assert geo.status_code == 200 and geo.json()["type"] == "FeatureCollection"
+        assert "attachment" in geo.headers["content-disposition"]
         _inside_viewport(page, "[data-testid=editor-canvas]")
         assert page.evaluate("() => window.scrollY") == 0
         assert page.evaluate("() => document.querySelector('.panel-right').scrollTop") == 0

@@ -124,6 +124,32 @@
     status(warnings ? `Preview: ${warnings} point(s) to check in the annotation.` : "Preview: no problem found in the annotation.", warnings ? "info" : "ok");
   }
 
+  // ---- the outline's exports of the result shown ---------------------------------------------
+
+  const EXPORTS = {
+    "download-geojson": "lesion.geojson",
+    "download-labelme": "lesion_labelme.json",
+    "download-polygons": "lesion_annotation.json",
+  };
+
+  function refreshExports() {
+    const id = currentImage();
+    const job = $("editor").dataset.result; // app.js names the job whose result is shown
+    for (const [link, file] of Object.entries(EXPORTS)) {
+      const a = $(link);
+      if (id && job) {
+        a.href = `/api/images/${id}/jobs/${job}/files/${file}?download=true`;
+        a.setAttribute("download", "");
+        a.classList.remove("disabled");
+        a.removeAttribute("aria-disabled");
+      } else {
+        a.removeAttribute("href");
+        a.classList.add("disabled");
+        a.setAttribute("aria-disabled", "true");
+      }
+    }
+  }
+
   // ---- wiring ----------------------------------------------------------------------------------
 
   function start() {
@@ -133,6 +159,8 @@
     // app.js writes the image name whenever an image is opened: follow it.
     new MutationObserver(refresh).observe($("image-name"), { childList: true, characterData: true, subtree: true });
     window.addEventListener("hashchange", refresh);
+    new MutationObserver(refreshExports).observe($("editor"), { attributes: true, attributeFilter: ["data-result"] });
+    refreshExports();
     refresh();
     const deleted = sessionStorage.getItem(DELETED_KEY);
     if (deleted) {
