@@ -23,6 +23,7 @@ __all__ = [
     "undo",
     "rounds_on_disk",
     "save_round_annotation",
+    "link_or_copy",
 ]
 
 HISTORY = "history"
@@ -60,7 +61,8 @@ def current_round(result: str | os.PathLike) -> int:
         return 0
 
 
-def _copy(src: Path, dst: Path) -> None:
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Put `src` at `dst` atomically: a hard link where possible, else a copy."""
     tmp = dst.with_name(dst.name + ".tmp")
     tmp.unlink(missing_ok=True)
     try:
@@ -76,7 +78,7 @@ def archive_current(result: str | os.PathLike) -> Path:
     target = _round_dir(result, current_round(result))
     target.mkdir(parents=True, exist_ok=True)
     for name in round_files(result):
-        _copy(result / name, target / name)
+        link_or_copy(result / name, target / name)
     return target
 
 
@@ -108,7 +110,7 @@ def undo(result: str | os.PathLike) -> int:
     # summary.json last: it names the round, so an interrupted undo still reads as `now`.
     names = [n for n in round_files(source) if n != "summary.json"] + ["summary.json"]
     for name in names:
-        _copy(source / name, result / name)
+        link_or_copy(source / name, result / name)
     shutil.rmtree(source)
     for later in (r for r in rounds_on_disk(result) if r > back):
         shutil.rmtree(_round_dir(result, later))

@@ -31,7 +31,13 @@ from pydantic import BaseModel, Field
 
 from yoho.annotation import Circle, CorrectionRound, load_annotation, validate_annotation
 from yoho.exports import EXPORT_FILES
-from yoho.history import ROUND_FILES, archive_current, current_round, rounds_on_disk
+from yoho.history import (
+    ROUND_FILES,
+    archive_current,
+    current_round,
+    link_or_copy,
+    rounds_on_disk,
+)
 from yoho.history import undo as history_undo
 from yoho.io import write_bytes, write_json
 from yoho.profiles import get_profile
@@ -213,22 +219,12 @@ def rounds_info(folder: Path) -> dict[str, Any]:
     }
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copy2(src, tmp)
-    os.replace(tmp, dst)
-
-
 def commit_round(folder: Path, staging: Path) -> None:
     """Archive the current round, then move the staged round in (summary.json last)."""
     archived = archive_current(folder)
     for name in WEB_ROUND_FILES:
         if (folder / name).is_file():
-            _link_or_copy(folder / name, archived / name)
+            link_or_copy(folder / name, archived / name)
     staged = sorted(p.name for p in staging.iterdir() if p.is_file())
     for name in set(ROUND_FILES) | set(WEB_ROUND_FILES):
         if name not in staged:  # a file of the previous round this one did not write
@@ -246,7 +242,7 @@ def undo_round(folder: Path) -> int:
     source = folder / HISTORY / f"round_{earlier[-1]:02d}"
     for name in WEB_ROUND_FILES:
         if (source / name).is_file():
-            _link_or_copy(source / name, folder / name)
+            link_or_copy(source / name, folder / name)
         else:
             (folder / name).unlink(missing_ok=True)
     return history_undo(folder)
