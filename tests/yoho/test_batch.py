@@ -147,3 +147,22 @@ def test_segment_a_dicom_image_writes_a_dicom_seg(tmp_path):
     assert (
         res.exit_code == 0 and "DICOM-SEG not written: the input is not a DICOM file" in res.output
     )
+
+
+@pytest.mark.slow
+def test_segment_folder_on_ray_gives_the_local_masks(tmp_path):
+    pytest.importorskip("ray")
+    images, annotations = _folder(tmp_path, 2, without=0)
+    masks = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / engine
+        args = ["segment-folder", str(images), "-a", str(annotations), "-o", str(out),
+                "-p", "tiny", "--engine", engine, "--threads", "1"]  # fmt: skip
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        rows = _rows(out / "summary.csv")
+        assert sorted(rows) == ["im0.png", "im1.png"], rows
+        assert all(r["status"] == "done" for r in rows.values()), rows
+        masks[engine] = {n: (out / Path(n).stem / "mask.png").read_bytes() for n in rows}
+    # One torch thread per image on both engines: the same seed gives the same bits.
+    assert masks["ray"] == masks["local"]
