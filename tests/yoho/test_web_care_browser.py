@@ -137,3 +137,48 @@ def test_page_at_1366x768_result_preview_and_delete(browser, tmp_path):
         assert page.is_disabled("[data-testid=delete-image]")
         assert not problems, problems
         page.close()
+
+
+def test_an_exported_annotation_file_opens_on_the_page_and_saves(browser, tmp_path):
+    import json
+
+    image, mask = synthetic_endoscopy(size=160, seed=4)
+    path = tmp_path / "frame.png"
+    Image.fromarray(image).save(path)
+    ann = simulate_annotation(image, mask).to_dict()
+    # What `yoho segment` exports as lesion_annotation.json: the annotation plus the contour.
+    exported = dict(ann, lesion={"polygons": [[[40, 40], [90, 40], [90, 90]]], "holes": []})
+    good = tmp_path / "lesion_annotation.json"
+    good.write_text(json.dumps(exported))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(dict(ann, image_size={"width": 99, "height": 99})))
+    with BackgroundServer(
+        create_app(WebSettings(results=tmp_path / "r", profile="tiny"))
+    ) as server:
+        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+        problems = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready=true]")
+        page.set_input_files("[data-testid=upload-input]", str(path))
+        page.wait_for_function("() => location.hash.startsWith('#image=')")
+        image_id = page.evaluate("() => location.hash.split('=')[1]")
+
+        page.set_input_files("[data-testid=annotation-input]", str(other))
+        page.wait_for_function(
+            "() => document.getElementById('status').textContent.includes('99×99')"
+        )
+        page.set_input_files("[data-testid=annotation-input]", str(good))
+        page.wait_for_function(
+            "() => document.getElementById('status').textContent.includes('Loaded lesion_annotation.json')"
+        )
+        assert "Unsaved" in page.text_content("[data-testid=save-state]")
+        page.click("[data-testid=save]")
+        page.wait_for_function(
+            "() => document.getElementById('save-state').textContent.includes('Saved')"
+        )
+        saved = httpx.get(f"{server.url}/api/images/{image_id}/annotation").json()
+        assert saved["lesion_circles"] == ann["lesion_circles"]
+        assert saved["normal_circles"] == ann["normal_circles"]
+        assert len(saved["roi"]["polygons"]) == len(ann["roi"]["polygons"])
+        assert not problems, problems

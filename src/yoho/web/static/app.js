@@ -184,6 +184,34 @@
     refreshRecent();
   }
 
+  // An annotation file from disk (a result's lesion_annotation.json, a colleague's annotation):
+  // loaded into the editor to be checked and edited; saved only when the user saves it.
+  async function openAnnotationFile(file) {
+    if (!file) return;
+    if (!app.image) {
+      status("Open the image first, then its annotation file.", "error");
+      return;
+    }
+    let data;
+    try {
+      data = JSON.parse(await file.text());
+    } catch (err) {
+      status(`${file.name}: not a JSON annotation (${err.message}).`, "error");
+      return;
+    }
+    const size = data && data.image_size;
+    if (!size || size.width !== app.image.width || size.height !== app.image.height) {
+      const made = size ? `${size.width}×${size.height}` : "an unknown size";
+      status(`${file.name} is for an image of ${made}; this one is ${app.image.width}×${app.image.height}.`, "error");
+      return;
+    }
+    editor.loadAnnotation(data);
+    if (data.annotator) $("annotator").value = data.annotator;
+    app.dirty = true;
+    status(`Loaded ${file.name}: check the ROI and circles, edit them if needed, then Save annotation.`, "ok");
+    refreshControls();
+  }
+
   async function upload(file) {
     if (!file) return;
     if (app.config && file.size > app.config.max_upload_bytes) {
@@ -508,6 +536,10 @@
   function wire() {
     $("file-input").addEventListener("change", (e) => {
       upload(e.target.files[0]);
+      e.target.value = "";
+    });
+    $("annotation-input").addEventListener("change", (e) => {
+      openAnnotationFile(e.target.files[0]);
       e.target.value = "";
     });
     const stage = $("stage");
