@@ -14,7 +14,6 @@ recomputes the metrics; the model is not even loaded when nothing is left to gen
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -26,7 +25,13 @@ import numpy as np
 from tatar import metrics
 from tatar.datasets import LoadedDataset, Sample
 from tatar.generation import Backend, GenerationSettings, load_image
-from tatar.outputs import JsonlStore, atomic_write_json, atomic_write_text, folder_lock
+from tatar.outputs import (
+    JsonlStore,
+    atomic_write_json,
+    atomic_write_text,
+    check_run_info,
+    folder_lock,
+)
 from tatar.parsing import count_words, has_think, parse_answer, think_words
 from tatar.plots import scatter_plot
 from tatar.progress import progress_bar
@@ -125,26 +130,6 @@ class DatasetResult:
     unreadable: list[str] = field(default_factory=list)  # "image: reason", counted as failures
 
 
-def _check_run(out_dir: Path, run_info: dict, overwrite: bool) -> None:
-    path = out_dir / "run.json"
-    if path.exists() and not overwrite:
-        try:
-            old = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(
-                f"{path}: unreadable ({getattr(exc, 'msg', exc)}); remove it or use --overwrite"
-            ) from exc
-        if not isinstance(old, dict):
-            raise ValueError(f"{path}: not a run description; remove it or use --overwrite")
-        diff = sorted(k for k in set(old) | set(run_info) if old.get(k) != run_info.get(k))
-        if diff:
-            raise ValueError(
-                f"{out_dir} holds results of a different run (differs in: {', '.join(diff)}); "
-                "use another --out or --overwrite"
-            )
-    atomic_write_json(path, run_info)
-
-
 def evaluate(
     backend: Backend | Callable[[], Backend],
     datasets: Sequence[LoadedDataset],
@@ -206,7 +191,7 @@ def _evaluate(
     if overwrite:
         for d in datasets:
             (out_dir / d.slug / "samples.jsonl").unlink(missing_ok=True)
-    _check_run(out_dir, run_info, overwrite)
+    check_run_info(out_dir, run_info, overwrite=overwrite)
 
     stores = {
         d.slug: JsonlStore(out_dir / d.slug / "samples.jsonl", validate=check_record)

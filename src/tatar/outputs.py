@@ -13,14 +13,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to a temporary file in the same folder, then move it into place."""
+def atomic_write(
+    path: str | os.PathLike, write, *, binary: bool = False, shared: bool = False
+) -> Path:
+    """Call `write(handle)` on a temporary file in the same folder, fsync, move it into place.
+
+    A reader never sees a half-written file. `shared`: the file gets the permissions a plain
+    `open` would (0666 less the umask) instead of mkstemp's owner-only 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if shared:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        handle = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")
+        with handle as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -28,6 +39,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to a temporary file in the same folder, then move it into place."""
+    return atomic_write(path, lambda fh: fh.write(text))
 
 
 def _clean(value):
@@ -47,6 +63,34 @@ def _warn_stderr(message: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, data) -> Path:
     return atomic_write_text(path, json.dumps(_clean(data), indent=2, ensure_ascii=False) + "\n")
+
+
+def check_run_info(
+    out_dir: str | os.PathLike, run_info: dict, *, overwrite: bool = False, holds: str = "results"
+) -> None:
+    """Refuse to mix two different runs in one output folder, then record this one's run.json.
+
+    An existing run.json that differs from `run_info` (model, generation settings, ...) is a
+    one-line error naming the keys that differ; `overwrite` skips the check.
+    """
+    out_dir = Path(out_dir)
+    path = out_dir / "run.json"
+    if path.exists() and not overwrite:
+        try:
+            old = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(
+                f"{path}: unreadable ({getattr(exc, 'msg', exc)}); remove it or use --overwrite"
+            ) from None
+        if not isinstance(old, dict):
+            raise ValueError(f"{path}: not a run description; remove it or use --overwrite")
+        diff = sorted(k for k in set(old) | set(run_info) if old.get(k) != run_info.get(k))
+        if diff:
+            raise ValueError(
+                f"{out_dir} holds {holds} of a different run (differs in: {', '.join(diff)}); "
+                "use another --out or --overwrite"
+            )
+    atomic_write_json(path, run_info)
 
 
 class JsonlStore:

@@ -176,7 +176,7 @@ def refine_cmd(
     from yoho.threads import set_threads
 
     set_threads(threads)
-    from yoho.annotation import CorrectionRound, load_annotation
+    from yoho.annotation import CorrectionRound, load_annotation, validate_annotation
     from yoho.device import check_device
     from yoho.io import read_image, read_mask
     from yoho.predict import write_outputs
@@ -197,9 +197,7 @@ def refine_cmd(
     ann_path = annotation or result / "annotation.json"
     ann = load_annotation(ann_path, img.shape)
     new = ann.with_round(CorrectionRound(lesion, normal))
-    from yoho.annotation import validate_annotation
-
-    validate_annotation(new, img.shape, source="the new round")
+    validate_annotation(new, img.shape, source="the new round")  # before the network loads
     model, meta = load_checkpoint(result / "model.pt")
     profile = get_profile(str(meta.get("profile") or DEFAULT_PROFILE))
     seed = int(meta.get("seed") or 0)

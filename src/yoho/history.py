@@ -4,8 +4,8 @@ A result folder written by `yoho segment` holds mask.png, overlay.png, the expor
 summary.json, model.pt and annotation.json. Before a correction round overwrites them, every
 file at the folder's top level is copied to `history/round_NN/` (NN = the round they belong
 to: 00 is the first segmentation), so every round stays on disk and `undo` brings the
-previous one back. Copies are hard links where the
-file system allows (the network is ~50 MB), plain copies elsewhere.
+previous one back. Copies are hard links where the file system allows (the network is ~50 MB),
+plain copies elsewhere.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
-    "ROUND_FILES",
     "round_files",
     "current_round",
     "archive_current",
@@ -27,13 +27,16 @@ __all__ = [
 ]
 
 HISTORY = "history"
-# The files every round has (others, such as the exports, are archived when present).
-ROUND_FILES = ("mask.png", "overlay.png", "summary.json", "model.pt", "annotation.json")
 
 
-def round_files(folder: Path) -> list[str]:
-    """The files of one round: every regular file at the folder's top level."""
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.endswith(".tmp"))
+def round_files(folder: Path, skip: Iterable[str] = ()) -> list[str]:
+    """The files of one round: every regular file at the folder's top level but `skip`."""
+    skip = set(skip)
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.endswith(".tmp") and p.name not in skip
+    )
 
 
 def save_round_annotation(annotation, folder: str | os.PathLike) -> Path:
@@ -72,12 +75,15 @@ def link_or_copy(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
-def archive_current(result: str | os.PathLike) -> Path:
-    """Copy the current round's files to history/round_NN/; returns that folder."""
+def archive_current(result: str | os.PathLike, skip: Iterable[str] = ()) -> Path:
+    """Copy the current round's files to history/round_NN/; returns that folder.
+
+    `skip`: top-level files that are not a round's (a job's own record, for instance).
+    """
     result = Path(result)
     target = _round_dir(result, current_round(result))
     target.mkdir(parents=True, exist_ok=True)
-    for name in round_files(result):
+    for name in round_files(result, skip):
         link_or_copy(result / name, target / name)
     return target
 
@@ -94,11 +100,12 @@ def rounds_on_disk(result: str | os.PathLike) -> list[int]:
     return sorted(found)
 
 
-def undo(result: str | os.PathLike) -> int:
+def undo(result: str | os.PathLike, skip: Iterable[str] = ()) -> int:
     """Bring back the round before the current one; returns its number.
 
-    The current round's files are replaced by the previous round's (which leaves history/);
-    raises ValueError when there is nothing to undo.
+    The current round's files are replaced by the previous round's (which leaves history/), and
+    a file only the current round had is removed; `skip` names files that are not a round's
+    and stay as they are. Raises ValueError when there is nothing to undo.
     """
     result = Path(result)
     now = current_round(result)
@@ -107,9 +114,11 @@ def undo(result: str | os.PathLike) -> int:
         raise ValueError(f"{result}: nothing to undo (no earlier round in {HISTORY}/)")
     back = earlier[-1]
     source = _round_dir(result, back)
+    restored = round_files(source, skip)
+    for name in set(round_files(result, skip)) - set(restored) - {"summary.json"}:
+        (result / name).unlink()
     # summary.json last: it names the round, so an interrupted undo still reads as `now`.
-    names = [n for n in round_files(source) if n != "summary.json"] + ["summary.json"]
-    for name in names:
+    for name in [n for n in restored if n != "summary.json"] + ["summary.json"]:
         link_or_copy(source / name, result / name)
     shutil.rmtree(source)
     for later in (r for r in rounds_on_disk(result) if r > back):

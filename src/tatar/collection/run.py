@@ -9,7 +9,6 @@ error, and end with a summary of what was done, failed and skipped.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,7 @@ from tatar.collection.rows import RowOptions, Scorer
 from tatar.collection.sources import load_source
 from tatar.collection.store import ShardStore, group_by_item
 from tatar.generation import GenerationSettings
-from tatar.outputs import atomic_write_json, folder_lock
+from tatar.outputs import atomic_write_json, check_run_info, folder_lock
 from tatar.progress import progress_bar
 
 ENGINES = ("local", "ray")
@@ -77,26 +76,6 @@ class Summary:
         )
 
 
-def _check_run(out: Path, run_info: dict) -> None:
-    path = out / "run.json"
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(
-                f"{path}: unreadable ({getattr(exc, 'msg', exc)}); use --overwrite"
-            ) from None
-        if not isinstance(old, dict):
-            raise ValueError(f"{path}: not a run description; use --overwrite")
-        diff = sorted(k for k in set(old) | set(run_info) if old.get(k) != run_info.get(k))
-        if diff:
-            raise ValueError(
-                f"{out} holds scores of a different run (differs in: {', '.join(diff)}); "
-                "use another --out or --overwrite"
-            )
-    atomic_write_json(path, run_info)
-
-
 def _clear(out: Path, store: ShardStore) -> None:
     # Only what this module writes: a mistaken --out keeps everything else.
     for shard in store.shards():
@@ -148,7 +127,7 @@ def score_collection(
     with folder_lock(out):
         if overwrite:
             _clear(out, store)
-        _check_run(out, run_info)
+        check_run_info(out, run_info, holds="scores")
         store.clean_partial()
         done = store.done_ids()
         pending = items.filter(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tatar.collection.rows import SCHEMA, rows_to_table
+from tatar.outputs import atomic_write
 
 SHARD_RE = re.compile(r"^part-(\d{6,})\.parquet$")
 
@@ -91,25 +91,11 @@ class ShardStore:
         if self.jsonl:
             # The JSONL twin goes first: a shard's Parquet file is what marks its ids done.
             lines = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows)
-            _atomic(path.with_suffix(".jsonl"), lambda fh: fh.write(lines.encode("utf-8")))
-        _atomic(path, lambda fh: pq.write_table(table, fh, compression="zstd"))
+            atomic_write(path.with_suffix(".jsonl"), lambda fh: fh.write(lines), shared=True)
+        atomic_write(
+            path, lambda fh: pq.write_table(table, fh, compression="zstd"), binary=True, shared=True
+        )
         return path
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would hide the scores from other users
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def group_by_item(rows: Iterable[dict]) -> Iterable[list[dict]]:

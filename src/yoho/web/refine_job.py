@@ -10,9 +10,9 @@ round's files into a staging folder (`.refine/`); the worker thread then archive
 round under `history/round_NN/` (`yoho.history`) and moves the new files in, summary.json last.
 A round that is cancelled or fails therefore leaves the job folder as it was.
 
-Undo brings the previous round back (`yoho.history.undo`). The files only the web tool and the
-exports write (contour.png, curve.png, lesion_annotation.json, lesion.geojson,
-lesion_labelme.json) are archived and restored with `yoho.history.ROUND_FILES`.
+Undo brings the previous round back (`yoho.history.undo`). Every file of a round is archived
+and restored (contour.png and the exports included); the job records (job.json, refine.json)
+are not a round's and stay as they are.
 
 The refine job has its own id (its progress, events and cancel use the ordinary job endpoints);
 its record is kept as `refine.json` in the result's folder, so it never reads as a result.
@@ -30,14 +30,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from yoho.annotation import Circle, CorrectionRound, load_annotation, validate_annotation
-from yoho.exports import EXPORT_FILES
-from yoho.history import (
-    ROUND_FILES,
-    archive_current,
-    current_round,
-    link_or_copy,
-    rounds_on_disk,
-)
+from yoho.history import archive_current, current_round, round_files, rounds_on_disk
 from yoho.history import undo as history_undo
 from yoho.io import write_bytes, write_json
 from yoho.profiles import get_profile
@@ -55,14 +48,11 @@ __all__ = [
     "active_refine",
     "refuse_while_refining",
     "write_refine_record",
-    "WEB_ROUND_FILES",
 ]
 
 STAGING = ".refine"
 REFINE_RECORD = "refine.json"
-HISTORY = "history"  # yoho.history's folder: history/round_NN/
-# Written for each round besides yoho.history.ROUND_FILES; archived and restored with them.
-WEB_ROUND_FILES = ("contour.png", "curve.png", *(v for v in EXPORT_FILES.values()))
+RECORDS = ("job.json", REFINE_RECORD)  # the jobs' own records: not part of any round
 MAX_CIRCLES = 50  # per class and round
 
 
@@ -221,12 +211,9 @@ def rounds_info(folder: Path) -> dict[str, Any]:
 
 def commit_round(folder: Path, staging: Path) -> None:
     """Archive the current round, then move the staged round in (summary.json last)."""
-    archived = archive_current(folder)
-    for name in WEB_ROUND_FILES:
-        if (folder / name).is_file():
-            link_or_copy(folder / name, archived / name)
+    archive_current(folder, skip=RECORDS)
     staged = sorted(p.name for p in staging.iterdir() if p.is_file())
-    for name in set(ROUND_FILES) | set(WEB_ROUND_FILES):
+    for name in round_files(folder, skip=RECORDS):
         if name not in staged:  # a file of the previous round this one did not write
             (folder / name).unlink(missing_ok=True)
     for name in [n for n in staged if n != "summary.json"] + ["summary.json"]:
@@ -234,18 +221,11 @@ def commit_round(folder: Path, staging: Path) -> None:
 
 
 def undo_round(folder: Path) -> int:
-    """Bring the previous round back (its web files too); returns its number."""
-    now = current_round(folder)
-    earlier = [r for r in rounds_on_disk(folder) if r < now]
-    if not earlier:
-        raise Conflict(f"nothing to undo: job {folder.name} is at its first segmentation")
-    source = folder / HISTORY / f"round_{earlier[-1]:02d}"
-    for name in WEB_ROUND_FILES:
-        if (source / name).is_file():
-            link_or_copy(source / name, folder / name)
-        else:
-            (folder / name).unlink(missing_ok=True)
-    return history_undo(folder)
+    """Bring the previous round back; returns its number."""
+    try:
+        return history_undo(folder, skip=RECORDS)
+    except ValueError:
+        raise Conflict(f"nothing to undo: job {folder.name} is at its first segmentation") from None
 
 
 # -- the work: a child process computes the round, the worker thread commits it ---------------

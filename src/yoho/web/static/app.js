@@ -66,6 +66,9 @@
     return data;
   }
 
+  // care.js (delete, preview, export links) uses the page's server calls, status and links.
+  window.yohoPage = { api, status, setLink };
+
   function loadImage(url) {
     return new Promise((resolve, reject) => {
       const img = new Image();

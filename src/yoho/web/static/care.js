@@ -12,28 +12,9 @@
     return match ? match[1] : null;
   }
 
-  function status(text, kind) {
-    const el = $("status");
-    el.textContent = text;
-    el.dataset.kind = kind || "info";
-  }
-
-  async function request(method, url) {
-    let response;
-    try {
-      response = await fetch(url, { method });
-    } catch (err) {
-      throw new Error("the YOHO server does not answer (is `yoho serve` still running?)");
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (err) {
-      data = null;
-    }
-    if (!response.ok) throw new Error(data && data.error ? data.error : `${response.status} ${response.statusText}`);
-    return data;
-  }
+  // The status line, server calls and download links of app.js (loaded before this file).
+  const status = (text, kind) => window.yohoPage.status(text, kind);
+  const request = (method, url) => window.yohoPage.api(method, url);
 
   function refresh() {
     const id = currentImage();
@@ -136,17 +117,8 @@
     const id = currentImage();
     const job = $("editor").dataset.result; // app.js names the job whose result is shown
     for (const [link, file] of Object.entries(EXPORTS)) {
-      const a = $(link);
-      if (id && job) {
-        a.href = `/api/images/${id}/jobs/${job}/files/${file}?download=true`;
-        a.setAttribute("download", "");
-        a.classList.remove("disabled");
-        a.removeAttribute("aria-disabled");
-      } else {
-        a.removeAttribute("href");
-        a.classList.add("disabled");
-        a.setAttribute("aria-disabled", "true");
-      }
+      const url = id && job ? `/api/images/${id}/jobs/${job}/files/${file}?download=true` : null;
+      window.yohoPage.setLink(link, url);
     }
   }
 
