@@ -9,7 +9,15 @@ batch 8 per device, GRPO G=8 with 8 completions per device, 256 new tokens (a ra
 stops early, so every rollout is the full 256), beta 0.001 with the reference model.
 
 Printed and written to JSON: the step times (median after the first step), rollout tokens/s of
-the generation (HF generate), and the peak GPU memory of each stage.
+the generation (HF generate), and the peak GPU memory of each stage. Three checks that the GPU
+path computes what the CPU path does:
+  loss_mask  the first SFT batch of the GPU run: every row's supervised tokens are one contiguous
+             span, right after the assistant header, that is a parseable completion ending in
+             its one <|im_end|>, with no image token in it;
+  rewards    every reward the GPU GRPO run computed equals a fresh CPU computation on the same
+             completions and columns;
+  forward    one SFT batch through the same small model: the masked loss on CPU (fp32) and on the
+             GPU (fp32, and bf16 autocast) agree.
 
     bash bench/gpu_check.sh                                   # on the GPU machine
     .venv/bin/python bench/gpu_check_tatar.py --smoke         # CPU, tiny sizes (the test runs this)
@@ -206,6 +214,194 @@ def write_config(
     return path
 
 
+def check_loss_mask(labels, input_ids, tokenizer) -> dict:
+    """Is each row's supervised span (labels != -100) one completion and nothing else: it starts
+    right after the assistant header, ends with its one <|im_end|>, holds no image token and
+    parses as an answer?"""
+    from tatar.parsing import parse_answer
+
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    image = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    header = tokenizer("<|im_start|>assistant\n")["input_ids"]
+    rows = []
+    for lab, ids in zip(labels.tolist(), input_ids.tolist(), strict=True):
+        pos = [i for i, v in enumerate(lab) if v != -100]
+        span = ids[pos[0] : pos[-1] + 1] if pos else []
+        text = tokenizer.decode(span[:-1]) if span else ""
+        rows.append(
+            {
+                "tokens": len(pos),
+                "contiguous": bool(pos) and pos == list(range(pos[0], pos[-1] + 1)),
+                "labels_are_inputs": all(lab[i] == ids[i] for i in pos),
+                "after_assistant_header": bool(pos) and ids[: pos[0]][-len(header) :] == header,
+                "ends_with_im_end": bool(span) and span[-1] == end and span.count(end) == 1,
+                "no_image_tokens": image not in span,
+                "parses": parse_answer(text) is not None,
+            }
+        )
+    ok = bool(rows) and all(all(v for k, v in r.items() if k != "tokens") for r in rows)
+    return {"ok": ok, "rows": rows}
+
+
+class RewardRecorder:
+    """Wraps a trainer's reward functions; keeps each call's completions, columns and values."""
+
+    COLUMNS = ("task", "solution", "group")
+
+    def __init__(self, funcs):
+        self.calls: list[dict] = []
+        self.funcs = [self._wrap(f) for f in funcs]
+
+    def _wrap(self, fn):
+        from tatar.rewards import completion_text
+
+        def reward(completions, **kwargs):
+            out = fn(completions=completions, **kwargs)
+            self.calls.append(
+                {
+                    "name": fn.__name__,
+                    "completions": [completion_text(c) for c in completions],
+                    "columns": {
+                        k: list(kwargs[k]) for k in self.COLUMNS if kwargs.get(k) is not None
+                    },
+                    "values": [float("nan") if v is None else float(v) for v in out],
+                }
+            )
+            return out
+
+        reward.__name__ = fn.__name__
+        return reward
+
+    def compare_on_cpu(self, settings) -> dict:
+        """Recompute every recorded call with fresh reward functions; the largest difference."""
+        import numpy as np
+
+        from tatar.rewards import clear_caches, reward_functions
+
+        clear_caches()
+        fresh = {f.__name__: f for f in reward_functions(settings)[0]}
+        worst, n = 0.0, 0
+        for call in self.calls:
+            again = fresh[call["name"]](completions=call["completions"], **call["columns"])
+            a = np.array(call["values"], float)
+            b = np.array([np.nan if v is None else v for v in again], float)
+            same_nan = np.array_equal(np.isnan(a), np.isnan(b))
+            diff = float(np.nanmax(np.abs(a - b))) if np.isfinite(a).any() else 0.0
+            worst = max(worst, diff if same_nan else float("inf"))
+            n += len(a)
+        parsed = sum(
+            1
+            for c in self.calls
+            if c["name"] == "format_reward"
+            for v in c["values"]
+            if v and v > 0
+        )
+        return {"ok": bool(self.calls) and worst <= 1e-9, "values": n, "max_abs_diff": worst,
+                "well_formed": parsed, "calls": len(self.calls)}  # fmt: skip
+
+
+def forward_parity(work: Path, smoke: bool) -> dict:
+    """One SFT batch through one small model on the CPU and on the GPU: the masked losses."""
+    import inspect
+
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    from tatar.train.config import load_config
+    from tatar.train.model import load_processor
+    from tatar.train.sft import sft_dataset
+
+    # No trainer here: one process cannot hold a CPU and a GPU accelerate state at once.
+    folder = work / "parity"
+    build_model(folder / "model", SMOKE, "float32", max_pixels=12544)
+    cfg = load_config(
+        write_config(folder / "config.yaml", folder / "run", folder / "model", True, (1, 1))
+    )
+    processor = load_processor(str(folder / "model"), cfg.processor)
+    dataset, _, _ = sft_dataset(cfg, processor)
+    collate = DataCollatorForVisionLanguageModeling(processor, completion_only_loss=True)
+    batch = collate([dataset[i] for i in range(4)])
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        folder / "model", dtype=torch.float32
+    )
+    model.eval()
+    accepted = set(inspect.signature(model.forward).parameters)
+    batch = {k: v for k, v in batch.items() if k in accepted}
+    out: dict = {"supervised_tokens": int((batch["labels"] != -100).sum())}
+    with torch.no_grad():
+        out["loss_cpu_fp32"] = float(model(**batch).loss)
+        if torch.cuda.is_available() and not smoke:
+            model.to("cuda")
+            gpu = {k: v.to("cuda") if torch.is_tensor(v) else v for k, v in batch.items()}
+            out["loss_gpu_fp32"] = float(model(**gpu).loss)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out["loss_gpu_bf16"] = float(model(**gpu).loss)
+            ref = out["loss_cpu_fp32"]
+            out["rel_diff_fp32"] = abs(out["loss_gpu_fp32"] - ref) / abs(ref)
+            out["rel_diff_bf16"] = abs(out["loss_gpu_bf16"] - ref) / abs(ref)
+            out["ok"] = out["rel_diff_fp32"] < 1e-3 and out["rel_diff_bf16"] < 3e-2
+    del model
+    return out
+
+
+def sft_breakdown(trainer, rows: int) -> dict:
+    """Where one SFT step's time goes: the collator (image processing on the CPU), the vision
+    tower's forward + backward, and the whole model's forward + backward, on one batch."""
+    import torch
+
+    examples = [trainer.train_dataset[i] for i in range(rows)]
+    t = time.perf_counter()
+    batch = trainer.data_collator(examples)
+    collate_s = time.perf_counter() - t
+    model = trainer.model
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    dtype = next(model.parameters()).dtype
+    visual = model.model.visual
+    model.train()
+
+    def vision():
+        out = visual(batch["pixel_values"].to(dtype), grid_thw=batch["image_grid_thw"])
+        if not torch.is_tensor(out):
+            pooled = getattr(out, "pooler_output", None)
+            out = pooled if pooled is not None else out.last_hidden_state
+        out.float().sum().backward()
+
+    def whole():
+        model(**batch).loss.backward()
+
+    def timed(fn) -> float:
+        times = []
+        for _ in range(3):
+            StepTimer._sync()
+            t = time.perf_counter()
+            fn()
+            StepTimer._sync()
+            times.append(time.perf_counter() - t)
+            model.zero_grad(set_to_none=True)
+        return round(statistics.median(times[1:]), 3)
+
+    return {
+        "rows": rows,
+        "collate_s": round(collate_s, 3),
+        "vision_fwd_bwd_s": timed(vision),
+        "model_fwd_bwd_s": timed(whole),
+        "image_tokens_per_row": int(batch["image_grid_thw"].prod(-1)[0]) // 4,
+        "attn_implementation": model.config._attn_implementation,
+    }
+
+
+def _guarded(name: str, fn, *args) -> dict:
+    """A check's result, or its error: one failing check must not lose the others' figures."""
+    try:
+        result = fn(*args)
+    except Exception as exc:  # noqa: BLE001 - recorded in the JSON and printed
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    print(f"check {name}: {json.dumps(result)[:400]}", flush=True)
+    return result
+
+
 class StepTimer:
     """A TrainerCallback recording the wall time of every optimizer step."""
 
@@ -297,9 +493,23 @@ def run(args) -> dict:
     timer = StepTimer()
     trainer, _ = build_sft_trainer(cfg, progress=False)
     trainer.add_callback(timer.callback)
+    first: dict = {}
+    compute_loss = trainer.compute_loss
+
+    def capturing_compute_loss(model, inputs, *a, **k):
+        if not first:
+            first.update(labels=inputs["labels"].cpu(), input_ids=inputs["input_ids"].cpu())
+        return compute_loss(model, inputs, *a, **k)
+
+    trainer.compute_loss = capturing_compute_loss
     _peak_gb(reset=True)
     trainer.train()
+    tokenizer = trainer.processing_class.tokenizer
+    out["check_loss_mask"] = _guarded(
+        "loss_mask", check_loss_mask, first.get("labels"), first.get("input_ids"), tokenizer
+    )
     bs = trainer.args.per_device_train_batch_size
+    out["sft_breakdown"] = _guarded("sft_breakdown", sft_breakdown, trainer, bs)
     out["sft"] = {
         **timer.summary(),
         "batch_per_device": bs,
@@ -336,8 +546,11 @@ def run(args) -> dict:
         return result
 
     trainer._generate = timed_generate
+    recorder = RewardRecorder(trainer.reward_funcs)
+    trainer.reward_funcs = recorder.funcs
     _peak_gb(reset=True)
     trainer.train()
+    out["check_rewards"] = _guarded("rewards", recorder.compare_on_cpu, cfg.grpo.rewards)
     a = trainer.args
     log = [h for h in trainer.state.log_history if "reward" in h]
     out["grpo"] = {
@@ -363,6 +576,10 @@ def run(args) -> dict:
         f"peak {g['peak_memory_gb']} GB",
         flush=True,
     )
+    del trainer
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    out["check_forward"] = _guarded("forward", forward_parity, work, smoke)
     return out
 
 

@@ -5,7 +5,8 @@ the first Kvasir-SEG sample in ../shared/data (SHARED_DATA overrides; `--image/-
 another), else a synthetic 480² image when the data is not on that machine (said so in the
 output). The simulated physician (default oracle protocol) makes the annotation. Training
 stops at `--max-seconds` (the shell script's limit is 240 s): the result then gives the steps
-reached and the extrapolated time of the full schedule, and no Dice. Results:
+reached and the extrapolated time of the full schedule, and no Dice. The default profile
+(`--compare`, the CPU default) then runs on the same image and device for comparison. Results:
 bench/results/gpu_check_yoho.json.
 
     python bench/gpu_check_yoho.py                 # on the GPU machine
@@ -55,11 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image")
     parser.add_argument("--mask")
     parser.add_argument("--max-seconds", type=float, default=200.0)
+    parser.add_argument(
+        "--compare", default=None, help="second profile on the same image (default: the default)"
+    )
     parser.add_argument("--out", default=str(HERE / "results" / "gpu_check_yoho.json"))
     args = parser.parse_args(argv)
 
     import torch
 
+    from yoho.choices import DEFAULT_PROFILE
     from yoho.io import write_json
     from yoho.metrics import dice
     from yoho.physician import simulate_annotation
@@ -114,6 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     if device == "cuda":
         result["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    other = get_profile(args.compare or ("tiny" if args.smoke else DEFAULT_PROFILE))
+    seg = segment(image, ann, other, seed=0, device=device)
+    result["compare"] = {
+        "profile": other.name,
+        "seconds_per_image": seg.timings["total"],
+        "seconds_train": seg.timings["train"],
+        "dice": dice(seg.mask, gt),
+    }
     write_json(args.out, result)
     print(json.dumps(result, indent=2))
     return 0

@@ -21,6 +21,7 @@ from yoho.losses import yoho_loss
 from yoho.model.net import EdgeUNet, ModelConfig, build_model
 from yoho.profiles import Profile, get_profile
 from yoho.render.dataset import RenderedDataset
+from yoho.threads import available_cores
 
 __all__ = [
     "TrainingCancelled",
@@ -61,6 +62,13 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         return torch.device(device)
     except RuntimeError as exc:
         raise ValueError(f"unknown device {device!r}: {exc}") from None
+
+
+def loader_workers(requested: int) -> int:
+    """DataLoader workers for a profile's `workers` (-1: the available cores but one, ≤ 16)."""
+    if requested >= 0:
+        return requested
+    return max(0, min(16, available_cores() - 1))
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -124,7 +132,7 @@ def train(
     channels_last = prof.channels_last and dev.type == "cuda"
     model = model.to(dev, memory_format=torch.channels_last if channels_last else None)
     batches = _batches(len(dataset), prof.batch_size, prof.steps_per_epoch, prof.epochs, seed)
-    workers = prof.workers if dev.type == "cuda" else 0
+    workers = loader_workers(prof.workers) if dev.type == "cuda" else 0
     loader = DataLoader(
         dataset,
         batch_sampler=batches,

@@ -382,6 +382,7 @@ def test_gpu_check_script_smoke_mode(tmp_path):
     result = json.loads(out.read_text())
     assert result["profile"] == "tiny" and result["device"] == "cpu" and result["finished"]
     assert 0 <= result["dice"] <= 1 and result["seconds_per_image"] > 0
+    assert result["compare"]["profile"] == "tiny" and 0 <= result["compare"]["dice"] <= 1
     # A time budget stops the schedule and extrapolates instead of hanging.
     assert module.main(["--smoke", "--out", str(out), "--max-seconds", "0"]) == 0
     stopped = json.loads(out.read_text())
