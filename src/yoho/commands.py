@@ -164,7 +164,7 @@ def refine_cmd(
     and predicts again (seconds). The result folder's files are replaced by the new round's;
     earlier rounds stay in RESULT/history/round_NN/ and `--undo` brings the previous one back.
     """
-    from yoho.history import archive_current, current_round, save_round_annotation
+    from yoho.history import archive_current, current_mask, current_round, save_round_annotation
     from yoho.history import undo as undo_round
 
     if undo:
@@ -205,7 +205,8 @@ def refine_cmd(
     from yoho.console import training_bar
 
     with training_bar(f"{image.name} round {len(new.rounds)}", profile.refine.steps) as progress:
-        refined = refine(img, new, model, profile, seed=seed, device=device, progress=progress)
+        refined = refine(img, new, model, profile, seed=seed, device=device, progress=progress,
+                         previous_mask=current_mask(result, img.shape))  # fmt: skip
     archive_current(result)
     save_checkpoint(result / "model.pt", refined.model, {**meta, "round": len(new.rounds)})
     save_round_annotation(new, result)

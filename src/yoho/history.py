@@ -64,6 +64,17 @@ def current_round(result: str | os.PathLike) -> int:
         return 0
 
 
+def current_mask(result: str | os.PathLike, shape: tuple[int, ...]):
+    """The result's current mask (`mask.png`) as an (H, W) bool array, or None without one:
+    the mask the physician is correcting (`yoho.refine`'s `previous_mask`)."""
+    path = Path(result) / "mask.png"
+    if not path.is_file():
+        return None
+    from yoho.io import read_mask
+
+    return read_mask(path, tuple(shape[:2]))
+
+
 def link_or_copy(src: Path, dst: Path) -> None:
     """Put `src` at `dst` atomically: a hard link where possible, else a copy."""
     tmp = dst.with_name(dst.name + ".tmp")

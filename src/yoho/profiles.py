@@ -53,6 +53,12 @@ class RefineOptions:
     sure_high, sure_low: GrabCut's "sure lesion/normal" thresholds on the network's map in a
         correction round (`PostOptions`; None keeps the profile's). A correction says the map
         is wrong somewhere, so only its most confident pixels stay fixed.
+    focus: the mask may change only within this many radii of this round's circles (at least
+        a tenth of the ROI's equivalent radius); elsewhere the previous round's mask stays
+        (`yoho.postprocess.focus_on_clicks`; needs the previous mask). None: the whole mask
+        follows the network. 10 removed the rounds that cost Dice away from the click on the
+        development images (mean worst drop per curve −0.037 → −0.003) and raised the Dice
+        after 1 and 3 clicks (0.928 → 0.943, 0.951 → 0.965).
 
     Tuned on EndoTect development images (docs/yoho_evaluation.md, "Corrective clicks"): a
     larger rate (1e-3, 2e-4) moved the whole map at every round and lost Dice on some clicks.
@@ -64,6 +70,7 @@ class RefineOptions:
     freeze_norm: bool = True
     sure_high: float | None = 0.95
     sure_low: float | None = 0.05
+    focus: float | None = 10.0
 
 
 @dataclass(frozen=True)

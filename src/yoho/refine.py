@@ -20,6 +20,7 @@ from yoho.annotation import Annotation, validate_annotation
 from yoho.losses import yoho_loss
 from yoho.model.net import EdgeUNet
 from yoho.pipeline import predict_lesion
+from yoho.postprocess import focus_on_clicks
 from yoho.predict import SegmentationResult
 from yoho.profiles import DEFAULT_PROFILE, Profile, get_profile
 from yoho.render.dataset import RenderedDataset
@@ -40,6 +41,7 @@ def refine(
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     roi_clip: bool | None = None,
+    previous_mask: np.ndarray | None = None,
 ) -> SegmentationResult:
     """One correction round: continue training `model` with every circle of `annotation`.
 
@@ -53,6 +55,8 @@ def refine(
     profile : the profile the network was trained with (its `refine` options are used).
     seed : seeds the round's rendered set and batch order (with the round's number).
     device, progress, should_stop, roi_clip : as for `yoho.pipeline.segment`.
+    previous_mask : the mask the physician corrected (the previous round's). With the profile's
+        `refine.focus`, the mask changes only near this round's circles.
 
     Returns
     -------
@@ -66,10 +70,12 @@ def refine(
     validate_annotation(annotation, image.shape)
     dev = resolve_device(device)
     with thread_invariant_math(prof.thread_invariant and dev.type == "cpu"):
-        return _refine(image, annotation, model, prof, seed, dev, progress, should_stop, roi_clip)
+        return _refine(image, annotation, model, prof, seed, dev, progress, should_stop, roi_clip,
+                       previous_mask)  # fmt: skip
 
 
-def _refine(image, annotation, model, prof, seed, dev, progress, should_stop, roi_clip):
+def _refine(image, annotation, model, prof, seed, dev, progress, should_stop, roi_clip,
+            previous_mask):  # fmt: skip
     t0 = time.perf_counter()
     round_seed = seed + 7919 * len(annotation.rounds)  # a fresh stream per round
     merged = annotation.merged()
@@ -123,6 +129,8 @@ def _refine(image, annotation, model, prof, seed, dev, progress, should_stop, ro
     probability, raw, mask, clip = predict_lesion(
         net, image, merged, work_image, box, dataclasses.replace(prof, post=post), dev, roi_clip
     )
+    if opt.focus is not None and previous_mask is not None and annotation.rounds:
+        mask = focus_on_clicks(previous_mask, mask, annotation, opt.focus)
     t2 = time.perf_counter()
     return SegmentationResult(
         mask=mask,

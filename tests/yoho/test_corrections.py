@@ -203,7 +203,17 @@ def test_click_curve_with_grabcut_stops_when_satisfied(synthetic, synthetic_anno
 
 
 @pytest.mark.slow
-def test_cli_segment_refine_undo(tmp_path, synthetic, synthetic_annotation):
+def test_cli_segment_refine_undo(tmp_path, synthetic, synthetic_annotation, monkeypatch):
+    import yoho.refine
+
+    seen = []
+    real_refine = yoho.refine.refine
+
+    def recording_refine(*args, **kwargs):
+        seen.append(kwargs.get("previous_mask"))
+        return real_refine(*args, **kwargs)
+
+    monkeypatch.setattr(yoho.refine, "refine", recording_refine)
     image, truth = synthetic
     write_png(tmp_path / "img.png", image)
     write_png(tmp_path / "gt.png", truth)
@@ -229,6 +239,8 @@ def test_cli_segment_refine_undo(tmp_path, synthetic, synthetic_annotation):
     assert summary["round"] == 1 and summary["clicks"] == 1
     assert len(load_annotation(out / "annotation.json").rounds) == 1
     assert (out / "history" / "round_00" / "mask.png").read_bytes() == mask0
+    # The round was given the mask being corrected (for the profile's refine focus).
+    assert len(seen) == 1 and np.array_equal(seen[0], read_mask(out / "history/round_00/mask.png"))
     undo = cli.invoke(app, ["refine", str(tmp_path / "img.png"), "-r", str(out), "--undo"])
     assert undo.exit_code == 0 and "back at round 0" in undo.output
     assert (out / "mask.png").read_bytes() == mask0
@@ -283,3 +295,46 @@ def test_evaluate_corrections_curves_report_and_resume(tmp_path):
     assert (folder / "dice_vs_clicks.png").stat().st_size > 1000
     again = cli.invoke(app, args)
     assert again.exit_code == 0 and "2 finished before, 0 to run" in again.output
+
+
+def test_a_focused_round_keeps_the_previous_mask_away_from_the_click(
+    synthetic, synthetic_annotation
+):
+    from yoho.pipeline import segment
+    from yoho.postprocess import circles_mask
+    from yoho.refine import refine
+
+    image, truth = synthetic
+    first = segment(image, synthetic_annotation, "tiny", keep_model=True)
+    seed = synthetic_annotation.lesion_circles[0]
+    click = Circle(seed.x, seed.y, 2.0)  # a small click: its focus is a small part of the image
+    ann = synthetic_annotation.with_round(CorrectionRound([click]))
+    previous = np.ones(truth.shape, bool)  # a mask unlike anything the round would draw
+    out = refine(image, ann, first.model, "tiny", previous_mask=previous).mask
+    floor = 0.1 * np.sqrt(ann.roi_mask().sum() / np.pi)
+    radius = max(10 * click.r, floor)
+    inner = circles_mask([Circle(click.x, click.y, radius - 1)], ann.shape)
+    zone = circles_mask([Circle(click.x, click.y, radius + 1)], ann.shape)
+    assert zone.mean() < 0.2 and out[~zone].all()
+    unfocused = refine(image, ann, first.model, "tiny").mask  # no previous mask: no focus
+    assert not unfocused[~zone].all() and np.array_equal(out[inner], unfocused[inner])
+
+
+def test_focus_keeps_the_mask_away_from_the_last_clicks(synthetic_annotation):
+    from yoho.postprocess import focus_on_clicks
+
+    ann = synthetic_annotation
+    h, w = ann.shape
+    previous = np.zeros((h, w), bool)
+    new = np.ones((h, w), bool)
+    assert np.array_equal(focus_on_clicks(previous, new, ann, 3.0), new)  # no round: all new
+    click = Circle(w / 2, h / 2, 4.0)
+    one = ann.with_round(CorrectionRound(lesion_circles=[click]))
+    out = focus_on_clicks(previous, new, one, 3.0)
+    floor = 0.1 * np.sqrt(one.roi_mask().sum() / np.pi)
+    radius = max(12.0, floor)
+    yy, xx = np.ogrid[:h, :w]
+    dist = np.sqrt((yy - click.y) ** 2 + (xx - click.x) ** 2)
+    assert out[dist <= radius - 1].all() and not out[dist >= radius + 1].any()
+    with pytest.raises(ValueError, match="differ in shape"):
+        focus_on_clicks(previous[:10], new, one, 3.0)

@@ -129,3 +129,27 @@ def test_thread_invariant_is_a_switch_of_the_evaluation_and_the_cli():
     assert profile.thread_invariant and not get_profile(DEFAULT_PROFILE).thread_invariant
     result = CliRunner().invoke(app, ["segment", "--help"], env={"COLUMNS": "200"})
     assert "--reproducible" in result.output
+
+
+def test_grabcut_on_a_scaled_copy_keeps_the_seeds_and_the_answer():
+    from yoho.postprocess import refine_mask
+
+    image, gt = synthetic_endoscopy(size=320, seed=3)
+    gt = np.asarray(gt, bool)
+    ann = simulate_annotation(image, gt)
+    prob = np.where(gt, 0.7, 0.3).astype(np.float32)
+    post = get_profile(DEFAULT_PROFILE).post
+    assert post.grabcut_max_pixels == 500_000  # 720 x 576 endoscopy frames stay full size
+    full = refine_mask(
+        prob, ann, dataclasses.replace(post, grabcut_max_pixels=None), 0.5, True, image
+    )
+    small = refine_mask(
+        prob, ann, dataclasses.replace(post, grabcut_max_pixels=20_000), 0.5, True, image
+    )
+    assert dice(full, gt) > 0.85 and dice(small, gt) > 0.85 and dice(small, full) > 0.95
+    roi = ann.roi_mask()
+    lesion = np.zeros_like(gt)
+    for c in ann.lesion_circles:
+        yy, xx = np.ogrid[: gt.shape[0], : gt.shape[1]]
+        lesion |= (yy - c.y) ** 2 + (xx - c.x) ** 2 <= (c.r - 1) ** 2
+    assert not small[~roi].any() and small[lesion].all()

@@ -91,15 +91,19 @@ def baseline_corrector(name: str, image: np.ndarray) -> Corrector:
     return lambda ann: run_baseline(name, image, ann)
 
 
-def yoho_corrector(image: np.ndarray, model, profile, seed: int = 0, device=None) -> Corrector:
-    """YOHO's correction rounds: each refines the network the previous round left."""
+def yoho_corrector(
+    image: np.ndarray, model, profile, seed: int = 0, device=None, first_mask=None
+) -> Corrector:
+    """YOHO's correction rounds: each refines the network the previous round left (and sees
+    the mask it corrects, starting from `first_mask`)."""
     from yoho.refine import refine
 
-    state = {"model": model}
+    state = {"model": model, "mask": first_mask}
 
     def correct(ann: Annotation) -> np.ndarray:
-        result = refine(image, ann, state["model"], profile, seed=seed, device=device)
-        state["model"] = result.model
+        result = refine(image, ann, state["model"], profile, seed=seed, device=device,
+                        previous_mask=state["mask"])  # fmt: skip
+        state["model"], state["mask"] = result.model, result.mask
         return result.mask
 
     return correct

@@ -134,7 +134,9 @@ def _click_curve(job: ImageJob, spec: MethodSpec, image, gt, ann, output) -> lis
     """Dice after each simulated corrective click for one method (`yoho.evaluation.corrections`)."""
     if spec.kind == "yoho":
         start = output.annotation or ann
-        corrector = yoho_corrector(image, output.model, output.profile, spec.seed, spec.device)
+        corrector = yoho_corrector(
+            image, output.model, output.profile, spec.seed, spec.device, first_mask=output.mask
+        )
     else:
         start, corrector = ann, baseline_corrector(spec.kind, image)
     return click_curve(corrector, start, gt, output.mask, job.corrections)

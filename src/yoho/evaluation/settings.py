@@ -114,6 +114,10 @@ ABLATIONS = {
         _render(original_views=1),
     ),
     "no_tta": ("no flip test-time augmentation", lambda p: dataclasses.replace(p, tta_flip=False)),
+    "no_refine_focus": (
+        "correction rounds may change the whole mask (no focus on the new clicks)",
+        lambda p: dataclasses.replace(p, refine=dataclasses.replace(p.refine, focus=None)),
+    ),
     # Not an ablation but a switch of the same kind: identical bits on any thread count.
     "thread_invariant": (
         "CPU math independent of the thread count (`--reproducible`)",

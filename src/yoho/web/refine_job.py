@@ -30,7 +30,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from yoho.annotation import Circle, CorrectionRound, load_annotation, validate_annotation
-from yoho.history import archive_current, current_round, round_files, rounds_on_disk
+from yoho.history import (
+    archive_current,
+    current_mask,
+    current_round,
+    round_files,
+    rounds_on_disk,
+)
 from yoho.history import undo as history_undo
 from yoho.io import write_bytes, write_json
 from yoho.profiles import get_profile
@@ -263,7 +269,7 @@ def _refine_in_child(
             messages.put(("progress", step, total, loss))
 
         result = refine(image, new, model, profile, seed=job["seed"], device=device,
-                        progress=progress)  # fmt: skip
+                        progress=progress, previous_mask=current_mask(folder, image.shape))  # fmt: skip
         messages.put(("phase", "writing the results"))
         staging.mkdir(parents=True, exist_ok=True)
         number = len(new.rounds)
