@@ -2,8 +2,9 @@
 
 Per image: one first segmentation (the default profile, network kept), then up to `--rounds`
 simulated corrective clicks (`yoho.evaluation.clicks`, the NoC protocol), each one refine
-round. Reported per image and overall: seconds per round (mean, max), the first
-segmentation's seconds, peak resident memory, and the Dice after each round. Images: one
+round given the mask it corrects (as the CLI and the web tool do). Reported per image and
+overall: seconds per round (mean, max), the first segmentation's seconds, peak resident
+memory, and the Dice after each round. Images: one
 synthetic image and the Kvasir-SEG sample images in ../shared/data (SHARED_DATA overrides),
 annotated by the simulated physician. Results: bench/results/yoho_refine_speed.json.
 
@@ -71,7 +72,7 @@ def main() -> int:
                 break
             ann = ann.with_round(click.as_round())
             t0 = time.perf_counter()
-            result = refine(image, ann, model, args.profile)
+            result = refine(image, ann, model, args.profile, previous_mask=mask)
             seconds.append(time.perf_counter() - t0)
             model, mask = result.model, result.mask
             dices.append(dice(mask, gt))

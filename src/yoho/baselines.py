@@ -30,7 +30,15 @@ from skimage.segmentation import random_walker as _skimage_random_walker
 from yoho.annotation import Annotation, validate_annotation
 from yoho.postprocess import circles_mask
 
-__all__ = ["BASELINES", "roi_alone", "grabcut", "random_walker", "trainable", "run_baseline"]
+__all__ = [
+    "BASELINES",
+    "roi_alone",
+    "grabcut",
+    "random_walker",
+    "random_walker_probability",
+    "trainable",
+    "run_baseline",
+]
 
 
 def _seeds(image: np.ndarray, ann: Annotation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -71,39 +79,65 @@ def grabcut(image: np.ndarray, ann: Annotation, iterations: int = 5) -> np.ndarr
     return (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
 
 
-def random_walker(
-    image: np.ndarray, ann: Annotation, beta: float = 130.0, tol: float = 1e-3
-) -> np.ndarray:
-    """Random walker seeded by the circles (lesion) and normal circles + outside the ROI."""
+def _walker_problem(image: np.ndarray, ann: Annotation):
+    """The random walker's problem: (lesion seeds, box, labels of the box or None, the box's
+    image). Without labels the answer needs no solver: the lesion seeds alone, and the whole
+    box as lesion when `box` is given (its unlabelled pixels see no normal seed)."""
     roi, lesion, normal = _seeds(image, ann)
     labels = np.zeros(roi.shape, np.int32)
     labels[normal] = 2
     labels[lesion] = 1
     unlabelled = labels == 0
     if not unlabelled.any():
-        return lesion
+        return lesion, None, None, None
     # Only unlabelled pixels are solved for and they only see their 4-neighbours, so cropping
     # to their bounding box plus one pixel gives the same answer for far less work.
     ys, xs = np.nonzero(unlabelled)
     y0, y1 = max(0, ys.min() - 1), min(roi.shape[0], ys.max() + 2)
     x0, x1 = max(0, xs.min() - 1), min(roi.shape[1], xs.max() + 2)
-    crop = labels[y0:y1, x0:x1]
+    box = (slice(y0, y1), slice(x0, x1))
+    crop = labels[box]
     if not (crop == 1).any():
-        return lesion
+        return lesion, None, None, None
     if not (crop == 2).any():
-        out = lesion.copy()
-        out[y0:y1, x0:x1] = True
-        return out
-    data = image[y0:y1, x0:x1].astype(np.float64) / 255.0
+        return lesion, box, None, None
+    return lesion, box, crop, image[box].astype(np.float64) / 255.0
+
+
+def _solve_walker(data, crop, beta, tol, full_prob):
     with warnings.catch_warnings():
-        # The solver's probabilities can overshoot [0, 1] by its tolerance; only the arg-max
-        # label is used, so that warning says nothing about the result.
+        # The solver's probabilities can overshoot [0, 1] by its tolerance; that warning says
+        # nothing about the result (the mask is the arg-max, the probability is clipped).
         warnings.filterwarnings("ignore", message="The probability range is outside")
-        solved = _skimage_random_walker(
-            data, crop, beta=beta, mode="cg_j", tol=tol, channel_axis=-1
-        )
+        return _skimage_random_walker(
+            data, crop, beta=beta, mode="cg_j", tol=tol, channel_axis=-1,
+            return_full_prob=full_prob,
+        )  # fmt: skip
+
+
+def random_walker(
+    image: np.ndarray, ann: Annotation, beta: float = 130.0, tol: float = 1e-3
+) -> np.ndarray:
+    """Random walker seeded by the circles (lesion) and normal circles + outside the ROI."""
+    lesion, box, crop, data = _walker_problem(image, ann)
     out = lesion.copy()
-    out[y0:y1, x0:x1] = solved == 1
+    if box is not None:
+        out[box] = True if crop is None else _solve_walker(data, crop, beta, tol, False) == 1
+    return out
+
+
+def random_walker_probability(
+    image: np.ndarray, ann: Annotation, beta: float = 130.0, tol: float = 1e-3
+) -> np.ndarray:
+    """The random walker's lesion probability (H, W) float32 in [0, 1]: 1 on the lesion seeds,
+    0 on the normal ones, elsewhere the probability that a walk from the pixel reaches a
+    lesion seed first (`random_walker`'s mask is where that wins)."""
+    lesion, box, crop, data = _walker_problem(image, ann)
+    out = lesion.astype(np.float32)
+    if box is not None:
+        out[box] = (
+            1.0 if crop is None else np.clip(_solve_walker(data, crop, beta, tol, True)[0], 0, 1)
+        )
     return out
 
 

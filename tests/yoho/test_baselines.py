@@ -63,6 +63,20 @@ def test_random_walker_crop_equals_the_full_image(case):
     assert agree > 0.999  # equal up to the iterative solver's tolerance
 
 
+def test_random_walker_probability_is_the_walkers_mask_softly(case):
+    from yoho.baselines import random_walker_probability
+
+    image, gt, ann = case
+    prob = random_walker_probability(image, ann)
+    assert prob.dtype == np.float32 and prob.shape == gt.shape
+    assert prob.min() >= 0 and prob.max() <= 1
+    assert (prob[circles_mask(ann.lesion_circles, gt.shape)] == 1).all()
+    assert (prob[~ann.roi_mask()] == 0).all()
+    assert ((prob > 0.5) == random_walker(image, ann)).mean() > 0.999
+    between = (prob > 0.05) & (prob < 0.95)
+    assert between.any()  # a probability, not a relabelled mask
+
+
 def test_complement_roles_are_swapped():
     # A lesion filling most of the frame: the ROI covers the normal tissue.
     image, gt = synthetic_endoscopy(size=96, seed=2, lesion_scale=0.95)

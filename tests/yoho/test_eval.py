@@ -434,4 +434,7 @@ def test_reprocess_variants_from_saved_probabilities(tmp_path):
     assert rows["yoho(x) [no_postprocess]"]["dice"] == pytest.approx(1.0)
     assert rows["yoho(x) [full]"]["dice"] > 0.9
     assert rows["yoho(x) [control_flat_0.6]"]["dice"] < rows["yoho(x) [full]"]["dice"]
+    # A perfect map fused with the random walker stays at least as good as the walker alone.
+    walker = rows["yoho(x) [control_random_walker]"]["dice"]
+    assert 0.5 < walker <= rows["yoho(x) [fuse_random_walker]"]["dice"] + 1e-9
     assert reprocess(store, items, out, "m0.15_k3", "yoho(x)", list(VARIANTS)) == 0  # resumed
