@@ -296,8 +296,13 @@ class RewardRecorder:
             for v in c["values"]
             if v and v > 0
         )
-        return {"ok": bool(self.calls) and worst <= 1e-9, "values": n, "max_abs_diff": worst,
-                "well_formed": parsed, "calls": len(self.calls)}  # fmt: skip
+        return {
+            "ok": bool(self.calls) and worst <= 1e-9,
+            "values": n,
+            "max_abs_diff": worst,
+            "well_formed": parsed,
+            "calls": len(self.calls),
+        }
 
 
 def forward_parity(work: Path, smoke: bool) -> dict:

@@ -74,6 +74,11 @@ def circles_mask(circles: list[Circle], shape: tuple[int, int]) -> np.ndarray:
     return canvas.astype(bool)
 
 
+def roi_radius(roi: np.ndarray) -> float:
+    """The ROI's equivalent radius: that of a disc of the same area (at least 1 px²)."""
+    return float(np.sqrt(max(1, int(roi.sum())) / np.pi))
+
+
 def click_evidence(
     ann: Annotation, image: np.ndarray | None = None, ring_fraction: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +91,7 @@ def click_evidence(
     """
     ann = ann.merged()
     roi = ann.roi_mask()
-    radius = np.sqrt(max(1, int(roi.sum())) / np.pi)
+    radius = roi_radius(roi)
     width = max(3, round(ring_fraction * radius))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
     ring = cv2.dilate(roi.astype(np.uint8), kernel).astype(bool) & ~roi
@@ -237,7 +242,7 @@ def focus_on_clicks(
     if not ann.rounds:
         return new.astype(bool)
     last = ann.rounds[-1]
-    floor = 0.1 * np.sqrt(max(1, int(ann.roi_mask().sum())) / np.pi)
+    floor = 0.1 * roi_radius(ann.roi_mask())
     zones = [
         replace(c, r=max(factor * c.r, floor)) for c in last.lesion_circles + last.normal_circles
     ]
