@@ -79,12 +79,11 @@ def grabcut(image: np.ndarray, ann: Annotation, iterations: int = 5) -> np.ndarr
     return (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
 
 
-def _walker_problem(image: np.ndarray, ann: Annotation):
+def _walker_problem(image: np.ndarray, lesion: np.ndarray, normal: np.ndarray):
     """The random walker's problem: (lesion seeds, box, labels of the box or None, the box's
     image). Without labels the answer needs no solver: the lesion seeds alone, and the whole
     box as lesion when `box` is given (its unlabelled pixels see no normal seed)."""
-    roi, lesion, normal = _seeds(image, ann)
-    labels = np.zeros(roi.shape, np.int32)
+    labels = np.zeros(lesion.shape, np.int32)
     labels[normal] = 2
     labels[lesion] = 1
     unlabelled = labels == 0
@@ -93,8 +92,8 @@ def _walker_problem(image: np.ndarray, ann: Annotation):
     # Only unlabelled pixels are solved for and they only see their 4-neighbours, so cropping
     # to their bounding box plus one pixel gives the same answer for far less work.
     ys, xs = np.nonzero(unlabelled)
-    y0, y1 = max(0, ys.min() - 1), min(roi.shape[0], ys.max() + 2)
-    x0, x1 = max(0, xs.min() - 1), min(roi.shape[1], xs.max() + 2)
+    y0, y1 = max(0, ys.min() - 1), min(lesion.shape[0], ys.max() + 2)
+    x0, x1 = max(0, xs.min() - 1), min(lesion.shape[1], xs.max() + 2)
     box = (slice(y0, y1), slice(x0, x1))
     crop = labels[box]
     if not (crop == 1).any():
@@ -119,7 +118,8 @@ def random_walker(
     image: np.ndarray, ann: Annotation, beta: float = 130.0, tol: float = 1e-3
 ) -> np.ndarray:
     """Random walker seeded by the circles (lesion) and normal circles + outside the ROI."""
-    lesion, box, crop, data = _walker_problem(image, ann)
+    _, lesion, normal = _seeds(image, ann)
+    lesion, box, crop, data = _walker_problem(image, lesion, normal)
     out = lesion.copy()
     if box is not None:
         out[box] = True if crop is None else _solve_walker(data, crop, beta, tol, False) == 1
@@ -127,12 +127,41 @@ def random_walker(
 
 
 def random_walker_probability(
-    image: np.ndarray, ann: Annotation, beta: float = 130.0, tol: float = 1e-3
+    image: np.ndarray,
+    ann: Annotation,
+    beta: float = 130.0,
+    tol: float = 1e-3,
+    max_pixels: int | None = None,
 ) -> np.ndarray:
     """The random walker's lesion probability (H, W) float32 in [0, 1]: 1 on the lesion seeds,
     0 on the normal ones, elsewhere the probability that a walk from the pixel reaches a
-    lesion seed first (`random_walker`'s mask is where that wins)."""
-    lesion, box, crop, data = _walker_problem(image, ann)
+    lesion seed first (`random_walker`'s mask is where that wins).
+
+    max_pixels: larger images are solved on a copy scaled down to this many pixels (the
+    solver's time grows faster than the pixel count: 5–10 s on a 1920 × 1072 frame here); the
+    probability is scaled back and the full-size seeds are set again. None: full size.
+    """
+    _, lesion, normal = _seeds(image, ann)
+    h, w = lesion.shape
+    if max_pixels is None or h * w <= max_pixels:
+        return _walker_probability(image, lesion, normal, beta, tol)
+    scale = _feature_scale((h, w), max_pixels)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+
+    def shrink(m: np.ndarray) -> np.ndarray:
+        return cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    lesion_s = shrink(lesion)
+    prob = _walker_probability(small, lesion_s, shrink(normal) & ~lesion_s, beta, tol)
+    out = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+    out[normal] = 0.0
+    out[lesion] = 1.0
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def _walker_probability(image, lesion, normal, beta, tol) -> np.ndarray:
+    lesion, box, crop, data = _walker_problem(image, lesion, normal)
     out = lesion.astype(np.float32)
     if box is not None:
         out[box] = (

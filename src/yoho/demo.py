@@ -2,7 +2,7 @@
 
 Nothing is downloaded. The real image is taken from `../shared/data/seg/kvasir_seg_sample`
 (relative to the repository; `SHARED_DATA` overrides the data folder) when it exists. Both use
-the simulated physician (oracle protocol) for the annotation and the `cpu` profile.
+the simulated physician (oracle protocol) for the annotation and the default profile.
 """
 
 from __future__ import annotations

@@ -46,6 +46,11 @@ class PostOptions:
     pixels and the result scaled back (None: full resolution). GrabCut's time grows with the
     pixels: 15 s on a 1348 × 1070 Kvasir image on 2 cores, about 5 s at 0.5 MP. Endoscopy
     frames of 720 × 576 or 768 × 576 are below the limit and unchanged.
+    walker_share: share of the random walker's lesion probability (the same circles;
+    `yoho.baselines.random_walker_probability`) averaged into the map before the steps below
+    (0 = the network's map alone, as published). The walker follows the image's edges from the
+    clicks; the network knows the lesion's colours and texture. walker_max_pixels: the walker
+    of larger frames is solved on a copy scaled to this many pixels (None: full size).
     """
 
     force_circles: bool = False
@@ -57,13 +62,21 @@ class PostOptions:
     grabcut_iterations: int = 5
     calibrate: bool = False
     grabcut_max_pixels: int | None = 500_000
+    walker_share: float = 0.0
+    walker_max_pixels: int | None = 500_000
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @property
     def active(self) -> bool:
-        return self.force_circles or self.fill_holes or self.keep_seeded or self.grabcut_refine
+        return (
+            self.force_circles
+            or self.fill_holes
+            or self.keep_seeded
+            or self.grabcut_refine
+            or self.walker_share > 0
+        )
 
 
 def circles_mask(circles: list[Circle], shape: tuple[int, int]) -> np.ndarray:
@@ -191,7 +204,7 @@ def refine_mask(
 ) -> np.ndarray:
     """Lesion mask (H, W) bool from the lesion probability and the annotation.
 
-    `image` (the original RGB image) is needed only for `grabcut_refine`.
+    `image` (the original RGB image) is needed for `grabcut_refine` and `walker_share`.
     """
     if lesion_prob.shape != ann.shape:
         raise ValueError(
@@ -199,6 +212,16 @@ def refine_mask(
             f"annotation is for a {ann.width}x{ann.height} image"
         )
     ann = ann.merged()
+    if not 0.0 <= options.walker_share <= 1.0:
+        raise ValueError(f"walker_share must lie in [0, 1], got {options.walker_share}")
+    if options.walker_share > 0:
+        if image is None or image.shape[:2] != ann.shape:
+            raise ValueError("walker_share needs the original image of the annotation")
+        from yoho.baselines import random_walker_probability  # baselines import this module
+
+        share = options.walker_share
+        walker = random_walker_probability(image, ann, max_pixels=options.walker_max_pixels)
+        lesion_prob = ((1.0 - share) * lesion_prob + share * walker).astype(np.float32)
     mask = lesion_prob > threshold
     roi = ann.roi_mask()
     if roi_clip:

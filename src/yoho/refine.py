@@ -126,6 +126,8 @@ def _refine(image, annotation, model, prof, seed, dev, progress, should_stop, ro
         post = dataclasses.replace(post, sure_high=opt.sure_high)
     if opt.sure_low is not None:
         post = dataclasses.replace(post, sure_low=opt.sure_low)
+    if opt.grabcut_iterations is not None:
+        post = dataclasses.replace(post, grabcut_iterations=opt.grabcut_iterations)
     probability, raw, mask, clip = predict_lesion(
         net, image, merged, work_image, box, dataclasses.replace(prof, post=post), dev, roi_clip
     )

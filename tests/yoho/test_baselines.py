@@ -140,3 +140,43 @@ def test_trainable_works_at_a_reduced_size_on_large_frames(case):
     mask = trainable(image, ann, max_pixels=image.shape[0] * image.shape[1] // 4)
     assert mask.shape == gt.shape
     assert dice(mask, gt) > 0.8
+
+
+def test_walker_share_mixes_the_walkers_probability_into_the_post_processing(case):
+    from yoho.baselines import random_walker_probability
+    from yoho.postprocess import PostOptions, refine_mask
+
+    image, gt, ann = case
+    full = PostOptions(force_circles=True, fill_holes=True, keep_seeded=True, grabcut_refine=True)
+    walker = random_walker_probability(image, ann)
+    rng = np.random.default_rng(0)
+    network = rng.uniform(0, 1, gt.shape).astype(np.float32)  # a map unlike the walker's
+    fused = refine_mask(network, ann, dataclasses.replace(full, walker_share=0.75), image=image)
+    by_hand = refine_mask((0.25 * network + 0.75 * walker).astype(np.float32), ann, full,
+                          image=image)  # fmt: skip
+    np.testing.assert_array_equal(fused, by_hand)
+    alone = refine_mask(network, ann, dataclasses.replace(full, walker_share=1.0), image=image)
+    np.testing.assert_array_equal(alone, refine_mask(walker, ann, full, image=image))
+    assert dice(alone, gt) > 0.85 and dice(alone, gt) > dice(
+        refine_mask(network, ann, full, image=image), gt
+    )
+    # The share alone switches the post-processing on; it needs the image, and a share.
+    assert PostOptions(walker_share=0.5).active and not PostOptions().active
+    with pytest.raises(ValueError, match="walker_share needs the original image"):
+        refine_mask(network, ann, PostOptions(walker_share=0.5))
+    with pytest.raises(ValueError, match=r"walker_share must lie in \[0, 1\], got 1.5"):
+        refine_mask(network, ann, PostOptions(walker_share=1.5), image=image)
+
+
+def test_walker_probability_on_a_scaled_copy_keeps_the_seeds_and_the_answer():
+    from yoho.baselines import random_walker_probability
+
+    image, gt = synthetic_endoscopy(size=320, seed=3)
+    ann = simulate_annotation(image, gt)
+    full = random_walker_probability(image, ann)
+    np.testing.assert_array_equal(random_walker_probability(image, ann, max_pixels=320**2), full)
+    small = random_walker_probability(image, ann, max_pixels=20_000)  # solved at 141 x 141
+    assert small.dtype == np.float32 and small.shape == full.shape
+    assert (small[circles_mask(ann.lesion_circles, gt.shape)] == 1).all()
+    assert (small[~ann.roi_mask()] == 0).all()
+    assert dice(small > 0.5, full > 0.5) > 0.95 and dice(small > 0.5, gt) > 0.85

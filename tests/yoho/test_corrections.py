@@ -320,6 +320,34 @@ def test_a_focused_round_keeps_the_previous_mask_away_from_the_click(
     assert not unfocused[~zone].all() and np.array_equal(out[inner], unfocused[inner])
 
 
+def test_the_walker_share_reaches_the_first_result_and_every_round(synthetic, synthetic_annotation):
+    from yoho.baselines import random_walker_probability
+    from yoho.pipeline import segment
+    from yoho.postprocess import refine_mask
+    from yoho.refine import refine
+
+    image, truth = synthetic
+    tiny = get_profile("tiny")
+    post = dataclasses.replace(get_profile("cpu_fused").post, walker_share=1.0)
+    walker_only = dataclasses.replace(tiny, post=post)  # the network's map does not count
+    first = segment(image, synthetic_annotation, walker_only, keep_model=True)
+    expected = refine_mask(random_walker_probability(image, synthetic_annotation),
+                           synthetic_annotation, post, image=image)  # fmt: skip
+    np.testing.assert_array_equal(first.mask, expected)
+    seed = synthetic_annotation.lesion_circles[0]
+    ann = synthetic_annotation.with_round(CorrectionRound([Circle(seed.x + 3, seed.y, 2.0)]))
+    out = refine(image, ann, first.model, walker_only).mask  # no previous mask: no focus
+    opt = tiny.refine
+    round_post = dataclasses.replace(post, sure_high=opt.sure_high, sure_low=opt.sure_low,
+                                     grabcut_iterations=opt.grabcut_iterations)  # fmt: skip
+    expected = refine_mask(random_walker_probability(image, ann), ann, round_post, image=image)
+    np.testing.assert_array_equal(out, expected)
+    # The network's map is kept as it is: the result's probability is not the walker's.
+    assert not np.allclose(
+        first.probability, random_walker_probability(image, synthetic_annotation)
+    )
+
+
 def test_focus_keeps_the_mask_away_from_the_last_clicks(synthetic_annotation):
     from yoho.postprocess import focus_on_clicks
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from yoho.annotation import load_annotation
-from yoho.baselines import random_walker_probability
 from yoho.evaluation.dataset import Item
 from yoho.evaluation.runner import method_dir
 from yoho.evaluation.store import ResultStore
@@ -31,13 +30,12 @@ _FULL = PostOptions(force_circles=True, fill_holes=True, keep_seeded=True, grabc
 # starts GrabCut from the ROI as probable normal (0.4) or probable lesion (0.6) tissue, which
 # tells how much of the result the trained network contributes.
 FLAT = {"control_flat_0.4": 0.4, "control_flat_0.6": 0.6}
-# The network's map averaged with the random walker's probability from the same clicks (weight
-# of the network), and its control: the walker's probability alone through the same
-# post-processing, which tells what the network adds to the fusion.
-WALKER = {"fuse_random_walker": 0.25, "control_random_walker": 0.0}
 VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
-    "fuse_random_walker": (_FULL, True, 0.5),
-    "control_random_walker": (_FULL, True, 0.5),
+    # ¼ network map + ¾ random-walker probability from the same clicks (what `cpu_fused` does),
+    # and its control: the walker's probability alone through the same post-processing, which
+    # tells what the network adds to the fusion.
+    "fuse_random_walker": (replace(_FULL, walker_share=0.75), True, 0.5),
+    "control_random_walker": (replace(_FULL, walker_share=1.0), True, 0.5),
     "control_flat_0.4": (_FULL, True, 0.5),
     "control_flat_0.6": (_FULL, True, 0.5),
     "full": (_FULL, True, 0.5),
@@ -81,9 +79,6 @@ def reprocess(
             source = prob
             if variant in FLAT:
                 source = np.full_like(prob, FLAT[variant])
-            elif variant in WALKER:
-                w = WALKER[variant]
-                source = w * prob + (1 - w) * random_walker_probability(image, ann)
             mask = refine_mask(source, ann, post, threshold, clip, image)
             row = {
                 "image": item.name,
