@@ -80,15 +80,15 @@ def grabcut(image: np.ndarray, ann: Annotation, iterations: int = 5) -> np.ndarr
 
 
 def _walker_problem(image: np.ndarray, lesion: np.ndarray, normal: np.ndarray):
-    """The random walker's problem: (lesion seeds, box, labels of the box or None, the box's
-    image). Without labels the answer needs no solver: the lesion seeds alone, and the whole
-    box as lesion when `box` is given (its unlabelled pixels see no normal seed)."""
+    """The random walker's problem: (box, labels of the box or None, the box's image). Without
+    labels the answer needs no solver: the lesion seeds alone (`box` None), or the whole box as
+    lesion (`box` given: its unlabelled pixels see no normal seed)."""
     labels = np.zeros(lesion.shape, np.int32)
     labels[normal] = 2
     labels[lesion] = 1
     unlabelled = labels == 0
     if not unlabelled.any():
-        return lesion, None, None, None
+        return None, None, None
     # Only unlabelled pixels are solved for and they only see their 4-neighbours, so cropping
     # to their bounding box plus one pixel gives the same answer for far less work.
     ys, xs = np.nonzero(unlabelled)
@@ -97,10 +97,10 @@ def _walker_problem(image: np.ndarray, lesion: np.ndarray, normal: np.ndarray):
     box = (slice(y0, y1), slice(x0, x1))
     crop = labels[box]
     if not (crop == 1).any():
-        return lesion, None, None, None
+        return None, None, None
     if not (crop == 2).any():
-        return lesion, box, None, None
-    return lesion, box, crop, image[box].astype(np.float64) / 255.0
+        return box, None, None
+    return box, crop, image[box].astype(np.float64) / 255.0
 
 
 def _solve_walker(data, crop, beta, tol, full_prob):
@@ -119,7 +119,7 @@ def random_walker(
 ) -> np.ndarray:
     """Random walker seeded by the circles (lesion) and normal circles + outside the ROI."""
     _, lesion, normal = _seeds(image, ann)
-    lesion, box, crop, data = _walker_problem(image, lesion, normal)
+    box, crop, data = _walker_problem(image, lesion, normal)
     out = lesion.copy()
     if box is not None:
         out[box] = True if crop is None else _solve_walker(data, crop, beta, tol, False) == 1
@@ -161,7 +161,7 @@ def random_walker_probability(
 
 
 def _walker_probability(image, lesion, normal, beta, tol) -> np.ndarray:
-    lesion, box, crop, data = _walker_problem(image, lesion, normal)
+    box, crop, data = _walker_problem(image, lesion, normal)
     out = lesion.astype(np.float32)
     if box is not None:
         out[box] = (

@@ -76,9 +76,7 @@ def reprocess(
         prob = read_probability(path, image.shape)
         for variant in todo:
             post, clip, threshold = VARIANTS[variant]
-            source = prob
-            if variant in FLAT:
-                source = np.full_like(prob, FLAT[variant])
+            source = np.full_like(prob, FLAT[variant]) if variant in FLAT else prob
             mask = refine_mask(source, ann, post, threshold, clip, image)
             row = {
                 "image": item.name,
