@@ -28,7 +28,7 @@ import numpy as np
 from skimage.segmentation import random_walker as _skimage_random_walker
 
 from yoho.annotation import Annotation, validate_annotation
-from yoho.postprocess import circles_mask
+from yoho.postprocess import circles_mask, resize_mask, scaled_size
 
 __all__ = [
     "BASELINES",
@@ -143,17 +143,13 @@ def random_walker_probability(
     """
     _, lesion, normal = _seeds(image, ann)
     h, w = lesion.shape
-    if max_pixels is None or h * w <= max_pixels:
+    size = scaled_size((h, w), max_pixels)
+    if size is None:
         return _walker_probability(image, lesion, normal, beta, tol)
-    scale = _feature_scale((h, w), max_pixels)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-
-    def shrink(m: np.ndarray) -> np.ndarray:
-        return cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-
     small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    lesion_s = shrink(lesion)
-    prob = _walker_probability(small, lesion_s, shrink(normal) & ~lesion_s, beta, tol)
+    lesion_s = resize_mask(lesion, size)
+    normal_s = resize_mask(normal, size) & ~lesion_s
+    prob = _walker_probability(small, lesion_s, normal_s, beta, tol)
     out = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
     out[normal] = 0.0
     out[lesion] = 1.0
@@ -168,11 +164,6 @@ def _walker_probability(image, lesion, normal, beta, tol) -> np.ndarray:
             1.0 if crop is None else np.clip(_solve_walker(data, crop, beta, tol, True)[0], 0, 1)
         )
     return out
-
-
-def _feature_scale(shape: tuple[int, int], max_pixels: int) -> float:
-    """Downscale factor (<= 1) that keeps the feature stack of an image under `max_pixels`."""
-    return min(1.0, float(np.sqrt(max_pixels / (shape[0] * shape[1]))))
 
 
 def trainable(
@@ -200,15 +191,10 @@ def trainable(
 
     roi, lesion, normal = _seeds(image, ann)
     h, w = roi.shape
-    scale = _feature_scale((h, w), max_pixels)
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    size = scaled_size((h, w), max_pixels)  # the feature stack of a large frame stays small
+    if size is not None:
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-        def shrink(m: np.ndarray) -> np.ndarray:
-            return cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-
-        roi_s, lesion_s, normal_s = shrink(roi), shrink(lesion), shrink(normal)
+        roi_s, lesion_s, normal_s = (resize_mask(m, size) for m in (roi, lesion, normal))
     else:
         small, roi_s, lesion_s, normal_s = image, roi, lesion, normal
     if not lesion_s.any() or not normal_s.any():
@@ -238,7 +224,7 @@ def trainable(
     prob = np.zeros(roi_s.shape, np.float32)
     prob[lesion_s] = 1.0
     prob[unknown] = forest.predict_proba(flat[unknown.ravel()])[:, 1]
-    if scale < 1.0:
+    if size is not None:
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
     out = prob > 0.5
     out[lesion] = True

@@ -35,6 +35,8 @@ __all__ = [
     "calibrate_to_clicks",
     "click_evidence",
     "focus_on_clicks",
+    "scaled_size",
+    "resize_mask",
 ]
 
 
@@ -85,6 +87,21 @@ def circles_mask(circles: list[Circle], shape: tuple[int, int]) -> np.ndarray:
     for c in circles:
         cv2.circle(canvas, (round(c.x), round(c.y)), max(1, round(c.r)), 1, -1)
     return canvas.astype(bool)
+
+
+def scaled_size(shape: tuple[int, int], max_pixels: int | None) -> tuple[int, int] | None:
+    """(width, height) of a copy of an image of `shape` (H, W) scaled down to about
+    `max_pixels` pixels, the aspect kept; None when it already fits (or no limit is set)."""
+    h, w = shape
+    if not max_pixels or h * w <= max_pixels:
+        return None
+    scale = float(np.sqrt(max_pixels / (h * w)))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A bool mask resized to `size` = (width, height) by nearest neighbour (labels stay labels)."""
+    return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
 
 
 def roi_radius(roi: np.ndarray) -> float:
@@ -147,9 +164,11 @@ def calibrate_to_clicks(
 
 
 def _grabcut_refine(image, prob, mask, roi, lesion_seeds, normal_seeds, ann, opt) -> np.ndarray:
-    h, w = mask.shape
-    if opt.grabcut_max_pixels and h * w > opt.grabcut_max_pixels:
-        return _grabcut_downscaled(image, prob, mask, roi, lesion_seeds, normal_seeds, ann, opt)
+    size = scaled_size(mask.shape, opt.grabcut_max_pixels)
+    if size is not None:
+        return _grabcut_downscaled(
+            image, prob, mask, roi, lesion_seeds, normal_seeds, ann, opt, size
+        )
     init = np.where(mask, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     init[prob > opt.sure_high] = cv2.GC_FGD
     init[prob < opt.sure_low] = cv2.GC_BGD
@@ -168,15 +187,13 @@ def _grabcut_refine(image, prob, mask, roi, lesion_seeds, normal_seeds, ann, opt
     return (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
 
 
-def _grabcut_downscaled(image, prob, mask, roi, lesion_seeds, normal_seeds, ann, opt):
-    """GrabCut on a copy scaled to `opt.grabcut_max_pixels`, its result scaled back; the
+def _grabcut_downscaled(image, prob, mask, roi, lesion_seeds, normal_seeds, ann, opt, size):
+    """GrabCut on a copy scaled to `size` (width, height), its result scaled back; the
     full-resolution seeds, sure pixels and ROI rule are then applied again."""
     h, w = mask.shape
-    scale = np.sqrt(opt.grabcut_max_pixels / (h * w))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
 
     def small(m: np.ndarray) -> np.ndarray:
-        return cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+        return resize_mask(m, size)
 
     out = _grabcut_refine(
         cv2.resize(image, size, interpolation=cv2.INTER_AREA),

@@ -11,7 +11,6 @@ from skimage.segmentation import random_walker as skimage_random_walker
 from yoho.annotation import Annotation, Circle, Roi
 from yoho.baselines import (
     BASELINES,
-    _feature_scale,
     grabcut,
     random_walker,
     roi_alone,
@@ -20,7 +19,7 @@ from yoho.baselines import (
 )
 from yoho.metrics import dice
 from yoho.physician import simulate_annotation
-from yoho.postprocess import circles_mask
+from yoho.postprocess import circles_mask, resize_mask, scaled_size
 from yoho.synthetic import synthetic_endoscopy
 
 
@@ -135,11 +134,21 @@ def test_trainable_learns_texture_from_the_clicks_alone():
 
 def test_trainable_works_at_a_reduced_size_on_large_frames(case):
     image, gt, ann = case
-    assert _feature_scale((1080, 1920), 600_000) == pytest.approx((600_000 / (1080 * 1920)) ** 0.5)
-    assert _feature_scale((100, 100), 600_000) == 1.0
+    assert scaled_size((1080, 1920), 600_000) == (1033, 581)  # 0.6 MP, the aspect kept
+    assert scaled_size((100, 100), 600_000) is None
+    assert scaled_size((1080, 1920), None) is None
     mask = trainable(image, ann, max_pixels=image.shape[0] * image.shape[1] // 4)
     assert mask.shape == gt.shape
     assert dice(mask, gt) > 0.8
+
+
+def test_resize_mask_keeps_labels_binary():
+    mask = np.zeros((9, 12), bool)
+    mask[3:6, 4:8] = True
+    small = resize_mask(mask, (6, 4))  # (width, height)
+    assert small.shape == (4, 6) and small.dtype == bool
+    assert small[2, 2:4].all() and not small[0].any()
+    assert np.array_equal(resize_mask(small, (12, 9))[5], np.repeat(small[2], 2))
 
 
 def test_walker_share_mixes_the_walkers_probability_into_the_post_processing(case):
