@@ -110,6 +110,32 @@ def load_image(path: str | Path) -> Image.Image:
         raise ValueError(f"cannot read image {path}: {exc}") from exc
 
 
+def processor_pixel_kwargs(
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    model_path: str | Path | None = None,
+) -> dict:
+    """Processor keyword arguments for our pixel limits: ``size={"shortest_edge": min_pixels,
+    "longest_edge": max_pixels}``, or nothing when neither limit is set.
+
+    transformers 5.x deprecates ``min_pixels=``/``max_pixels=`` (a FutureWarning; to be removed):
+    given to ``AutoProcessor.from_pretrained`` they also land in the tokenizer's init kwargs (and
+    its saved config), which the processor passes on to every image call. ``size`` replaces the
+    image processor's whole dict, so a limit not given is the checkpoint's (read from
+    `model_path`)."""
+    if not (min_pixels or max_pixels):
+        return {}
+    if not (min_pixels and max_pixels):
+        if model_path is None:
+            raise ValueError("one pixel limit given: the other needs the checkpoint (model_path)")
+        from transformers import AutoImageProcessor
+
+        saved = AutoImageProcessor.from_pretrained(model_path).size
+        min_pixels = min_pixels or saved["shortest_edge"]
+        max_pixels = max_pixels or saved["longest_edge"]
+    return {"size": {"shortest_edge": min_pixels, "longest_edge": max_pixels}}
+
+
 def prompt_text(processor, task: str, prefill: str = "") -> str:
     """The chat-templated prompt for one image and task, ending in the assistant turn."""
     text = processor.apply_chat_template(
@@ -150,10 +176,9 @@ class HFBackend:
             torch_dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         else:
             torch_dtype = getattr(torch, dtype)
-        pixel_kwargs = {
-            k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v
-        }
-        self.processor = AutoProcessor.from_pretrained(path, **pixel_kwargs)
+        self.processor = AutoProcessor.from_pretrained(
+            path, **processor_pixel_kwargs(min_pixels, max_pixels, path)
+        )
         if not hasattr(self.processor, "image_processor"):
             raise ValueError(
                 f"{path}: AutoProcessor returned {type(self.processor).__name__}, not an image processor"
@@ -237,7 +262,10 @@ class VLLMBackend:
         pixel_kwargs = {
             k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v
         }
-        self.processor = AutoProcessor.from_pretrained(model_path, **pixel_kwargs)
+        # This processor only renders the prompt text; mm_processor_kwargs keep vLLM's form.
+        self.processor = AutoProcessor.from_pretrained(
+            model_path, **processor_pixel_kwargs(min_pixels, max_pixels, model_path)
+        )
         self.llm = LLM(
             model=str(model_path),
             limit_mm_per_prompt={"image": 1},

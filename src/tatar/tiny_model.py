@@ -68,7 +68,7 @@ class TinyModelSpec:
     vision_heads: int = 2
     min_pixels: int = 3136
     # 112 x 112 pixels -> 64 patches -> 16 image tokens: quick on a CPU; override per run with
-    # AutoProcessor.from_pretrained(path, max_pixels=...) or `tatar eval --max-pixels`.
+    # `tatar eval --max-pixels` (tatar.generation.processor_pixel_kwargs).
     max_pixels: int = 12544
     seed: int = 0
 
@@ -156,6 +156,8 @@ def build_tiny_model(
     from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
     from trl.chat_template_utils import qwen2_5_vl_chat_template
 
+    from tatar.generation import processor_pixel_kwargs
+
     spec = spec or TinyModelSpec()
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -217,7 +219,7 @@ def build_tiny_model(
     model.generation_config = instruct_generation_config(ids)
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(
-            min_pixels=spec.min_pixels, max_pixels=spec.max_pixels
+            **processor_pixel_kwargs(spec.min_pixels, spec.max_pixels)
         ),
         tokenizer=tokenizer,
         video_processor=Qwen2VLVideoProcessor(),

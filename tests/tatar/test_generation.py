@@ -68,7 +68,11 @@ def test_vllm_adapter_maps_settings_explicitly(fake_vllm, tiny_model_dir):
     backend = VLLMBackend(tiny_model_dir, max_pixels=28224)
     engine = fake_vllm["engine"]
     assert engine["generation_config"] == "vllm"  # no defaults taken from the checkpoint
-    assert engine["mm_processor_kwargs"] == {"max_pixels": 28224}
+    assert engine["mm_processor_kwargs"] == {"max_pixels": 28224}  # vLLM's own keywords
+    assert dict(backend.processor.image_processor.size) == {
+        "shortest_edge": 3136,
+        "longest_edge": 28224,
+    }
     images = [Image.new("RGB", (32, 32)), Image.new("RGB", (48, 32))]
     out = backend.generate(images, ["iqa", "iaa"], GenerationSettings(think="suppress"))
     assert out == [["<answer>0.0</answer>"], ["<answer>1.0</answer>"]]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 import torch
 from PIL import Image
 
-from tatar.generation import GenerationSettings, HFBackend, prompt_text
+from tatar.generation import GenerationSettings, HFBackend, processor_pixel_kwargs, prompt_text
 from tatar.tiny_model import SPECIAL_TOKENS, build_tiny_model, count_parameters
 
 
@@ -41,12 +42,6 @@ def test_checkpoint_loads_with_auto_classes(tiny_model_dir):
     assert isinstance(processor, Qwen2_5_VLProcessor)  # the full processor, not just a tokenizer
     assert processor.chat_template == qwen2_5_vl_chat_template
     assert processor.image_processor.size["longest_edge"] == 12544
-    assert (
-        AutoProcessor.from_pretrained(tiny_model_dir, max_pixels=3136 * 4).image_processor.size[
-            "longest_edge"
-        ]
-        == 12544 // 1 - 12544 + 3136 * 4
-    )
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>"
     assert tok.chat_template == qwen2_5_vl_chat_template
@@ -61,6 +56,51 @@ def test_checkpoint_loads_with_auto_classes(tiny_model_dir):
     assert 150_000 < count_parameters(tiny_model_dir) < 600_000
     spec = json.loads((tiny_model_dir / "tiny_model_spec.json").read_text())
     assert spec["max_pixels"] == 12544
+
+
+def _image_call(processor, image):
+    """One processor call on `image`; a FutureWarning (e.g. transformers' deprecated
+    min_pixels/max_pixels call keywords) is an error here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        inputs = processor(
+            text=[prompt_text(processor, "iqa")], images=[image], return_tensors="pt"
+        )
+    image_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    return (inputs["input_ids"] == image_id).sum().item(), inputs["image_grid_thw"].tolist()
+
+
+def test_pixel_limits_reach_the_processor_as_size(tiny_model_dir, tmp_path):
+    from transformers import AutoProcessor
+
+    from tatar.train.model import load_processor
+
+    assert processor_pixel_kwargs() == {} and processor_pixel_kwargs(None, 0) == {}
+    assert processor_pixel_kwargs(3136, 28224) == {
+        "size": {"shortest_edge": 3136, "longest_edge": 28224}
+    }
+    with pytest.raises(ValueError, match="model_path"):
+        processor_pixel_kwargs(max_pixels=28224)
+    photo = Image.new("RGB", (320, 240), (120, 60, 30))
+    # the trainer's set-up (config `processor:` keys) and `tatar eval --max-pixels`
+    trainer = load_processor(str(tiny_model_dir), {"min_pixels": 3136, "max_pixels": 28224})
+    hf = HFBackend(tiny_model_dir, device="cpu", max_pixels=28224).processor
+    for processor in (trainer, hf):
+        assert dict(processor.image_processor.size) == {
+            "shortest_edge": 3136,
+            "longest_edge": 28224,
+        }
+        assert _image_call(processor, photo) == (30, [[1, 10, 12]])  # as with the old keywords
+    # one limit given: the other stays the checkpoint's (3136 / 12544)
+    only_min = HFBackend(tiny_model_dir, device="cpu", min_pixels=6000).processor
+    assert dict(only_min.image_processor.size) == {"shortest_edge": 6000, "longest_edge": 12544}
+    assert _image_call(only_min, Image.new("RGB", (40, 30))) == (12, [[1, 6, 8]])
+    assert _image_call(only_min, photo) == (12, [[1, 6, 8]])
+    # a trained model's saved processor (SFT/GRPO `final/`) carries no deprecated keywords
+    trainer.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    assert "min_pixels" not in saved and "max_pixels" not in saved
+    assert _image_call(AutoProcessor.from_pretrained(tmp_path), photo) == (30, [[1, 10, 12]])
 
 
 def test_chat_templated_image_prompt_generates(backend):

@@ -122,9 +122,11 @@ def vllm_ray_batches(
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
     from transformers import AutoProcessor
 
-    from tatar.generation import prompt_text
+    from tatar.generation import processor_pixel_kwargs, prompt_text
 
-    processor = AutoProcessor.from_pretrained(model_path, **(pixels or {}))
+    processor = AutoProcessor.from_pretrained(
+        model_path, **processor_pixel_kwargs(**(pixels or {}), model_path=model_path)
+    )
     prompts = {t: prompt_text(processor, t, settings.prefill) for t in opts.tasks}
     started = start_ray(ray_options.address, ray_options.num_cpus)
     try:

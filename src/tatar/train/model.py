@@ -41,11 +41,16 @@ def base_model(cfg: TrainConfig) -> str:
 
 
 def load_processor(model_path: str, pixels: dict[str, int]):
-    """`AutoProcessor` with the pixel limits passed at construction (not assigned afterwards,
-    which newer transformers silently ignore)."""
+    """`AutoProcessor` with the pixel limits (``{"min_pixels", "max_pixels"}``) passed at
+    construction, as the image processor's `size` (not assigned afterwards, which newer
+    transformers silently ignore)."""
     from transformers import AutoProcessor
 
-    processor = AutoProcessor.from_pretrained(model_path, **pixels)
+    from tatar.generation import processor_pixel_kwargs
+
+    processor = AutoProcessor.from_pretrained(
+        model_path, **processor_pixel_kwargs(**pixels, model_path=model_path)
+    )
     if not hasattr(processor, "image_processor"):
         raise ValueError(
             f"{model_path}: AutoProcessor returned {type(processor).__name__}, not an image-text "
