@@ -4,6 +4,7 @@ with the file and the key; the CLI turns them into one-line errors."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 SHIPPED = ("tiny-cpu", "paper-8gpu", "single-gpu-lora")
+CHECKPOINTING_DEPRECATIONS = r"`(is_)?gradient_checkpointing` is deprecated"
 
 
 def build_args(cfg):
@@ -27,7 +29,9 @@ def build_args(cfg):
     from tatar.train.sft import sft_args
 
     cpu = {"bf16": False, "use_cpu": True}
-    return sft_args(cfg, "/tmp/unused-sft", **cpu), grpo_args(cfg, "/tmp/unused-grpo", **cpu)
+    with warnings.catch_warnings():  # transformers 5.x deprecated names: never passed
+        warnings.filterwarnings("error", CHECKPOINTING_DEPRECATIONS, FutureWarning)
+        return sft_args(cfg, "/tmp/unused-sft", **cpu), grpo_args(cfg, "/tmp/unused-grpo", **cpu)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -41,6 +45,10 @@ def test_shipped_configs_load_and_build_trl_configs(name):
     assert grpo.reward_weights == [1.0, 1.0, 1.0]
     assert cfg.grpo.rewards.thurstone_weight == 1.0  # paper preset
     assert cfg.sft.thought_dropout == {"iqa": 0.8, "iaa": 0.0}
+    # the files' gradient_checkpointing (transformers' deprecated name) as activation_checkpointing
+    raw = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    assert sft.activation_checkpointing is raw["sft"]["gradient_checkpointing"]
+    assert grpo.activation_checkpointing is raw["grpo"]["gradient_checkpointing"]
     n = cfg.launch.num_processes
     # every prompt's completions fit in one generation batch
     assert (
@@ -161,6 +169,16 @@ BASE = "model: {path: tiny}\ndata: {train: [{toy: {train_iqa: 2}}]}\n"
             "sft.dataloader_persistent_workers",
             "redrawn every epoch",
         ),
+        (
+            BASE + "sft: {gradient_checkpointing: true, activation_checkpointing: false}\n",
+            "sft.gradient_checkpointing",
+            "the older name of activation_checkpointing; give one of them",
+        ),
+        (
+            BASE + "grpo: {gradient_checkpointing: maybe}\n",
+            "grpo.gradient_checkpointing",
+            "true/false",
+        ),
         ("model: [1]\n", "model", "expected a mapping"),
         ("{", "", "not valid YAML"),
     ],
@@ -174,6 +192,57 @@ def test_bad_configs_name_the_file_and_the_key(tmp_path, text, key, problem):
     if key:
         assert f": {key}: " in msg, msg
     assert problem in msg, msg
+
+
+def test_checkpointing_under_either_name_reaches_trl_as_activation_checkpointing(tmp_path):
+    """`gradient_checkpointing` (the configs' key, deprecated in transformers 5.x) is read as
+    `activation_checkpointing`; TRL always gets the new name, set to TRL's own default (on) when
+    neither is given, so no deprecation warning is raised either way (`build_args`)."""
+    from trl import GRPOConfig, SFTConfig
+
+    from tatar.train.config import default_activation_checkpointing
+    from tatar.train.rundir import prepare_run_dir
+
+    assert default_activation_checkpointing(SFTConfig) is True  # TRL's default
+    assert default_activation_checkpointing(GRPOConfig) is True
+    base = BASE + f"run_dir: {tmp_path / 'run'}\n"
+    old_names = (
+        "{gradient_checkpointing: false, gradient_checkpointing_kwargs: {use_reentrant: false}}"
+    )
+    for stages, expected, sft_kwargs in (
+        (f"sft: {old_names}\ngrpo: {{gradient_checkpointing: true}}\n", (False, True), {"use_reentrant": False}),
+        ("sft: {activation_checkpointing: true}\ngrpo: {activation_checkpointing: false}\n", (True, False), None),
+        ("", (True, True), None),
+    ):  # fmt: skip
+        cfg = load_config(write(tmp_path, base + stages))
+        given = {*cfg.sft.args, *cfg.grpo.args}
+        assert not {"gradient_checkpointing", "gradient_checkpointing_kwargs"} & given
+        sft, grpo = build_args(cfg)
+        assert (sft.activation_checkpointing, grpo.activation_checkpointing) == expected
+        assert sft.activation_checkpointing_kwargs == sft_kwargs
+        assert sft.gradient_checkpointing is sft.activation_checkpointing  # transformers' mirror
+    # command-line overrides (--gradient-checkpointing false) take either name too
+    off = cfg.with_overrides("sft", {"gradient_checkpointing": False})
+    assert off.sft.args["activation_checkpointing"] is False
+    assert build_args(off)[0].activation_checkpointing is False
+    both = {"gradient_checkpointing": True, "activation_checkpointing": True}
+    with pytest.raises(ValueError, match="--gradient_checkpointing: the older name"):
+        cfg.with_overrides("sft", both)
+    with pytest.raises(ValueError, match="--gradient_checkpointing: expected true/false"):
+        cfg.with_overrides("grpo", {"gradient_checkpointing": "often"})
+
+    # a run folder written before the rename (config.resolved.json with the old name) resumes
+    old = load_config(write(tmp_path, base + "sft: {gradient_checkpointing: false}\n"))
+    prepare_run_dir(old, "sft")
+    saved = tmp_path / "run" / "config.resolved.json"
+    resolved = json.loads(saved.read_text())
+    resolved["sft"]["gradient_checkpointing"] = resolved["sft"].pop("activation_checkpointing")
+    saved.write_text(json.dumps(resolved))
+    prepare_run_dir(old, "sft")
+    resolved["sft"]["gradient_checkpointing"] = True
+    saved.write_text(json.dumps(resolved))
+    with pytest.raises(ValueError, match=r"differs in: sft.activation_checkpointing"):
+        prepare_run_dir(old, "sft")
 
 
 def test_missing_data_is_reported_when_read_with_the_config_key(tmp_path):

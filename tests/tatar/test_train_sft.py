@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -261,6 +262,32 @@ def test_mask_is_exactly_completion_plus_end_of_turn_for_both_padding_sides(
 
 # ---------------------------------------------------------------------------------------------
 # A short run: run folder, logs, curves, resume
+
+
+# transformers 5.x: "`gradient_checkpointing` is deprecated ... Use `activation_checkpointing`"
+# (TrainingArguments) and "`is_gradient_checkpointing` is deprecated ..." (the model property).
+CHECKPOINTING_DEPRECATIONS = r"`(is_)?gradient_checkpointing` is deprecated"
+
+
+def test_sft_checkpointing_without_deprecated_names(tiny_model_dir, tmp_path):
+    """The configs' `gradient_checkpointing: true` reaches transformers as activation
+    checkpointing, without its deprecation warnings, and the model really checkpoints."""
+    from tatar.train.config import load_config
+    from tatar.train.rundir import prepare_run_dir
+    from tatar.train.sft import build_sft_trainer
+
+    config = write_config(
+        tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run", sft={"gradient_checkpointing": True}
+    )
+    cfg = load_config(config)
+    prepare_run_dir(cfg, "sft")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", CHECKPOINTING_DEPRECATIONS, FutureWarning)
+        trainer, _ = build_sft_trainer(cfg, progress=False, max_steps=1, save_strategy="no")
+        assert trainer.args.activation_checkpointing is True
+        trainer.train()  # the Trainer turns checkpointing on here
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    assert model.is_activation_checkpointing
 
 
 def test_sft_runs_writes_the_run_folder_and_resumes(tiny_model_dir, tmp_path, capsys):

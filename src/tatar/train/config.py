@@ -22,6 +22,7 @@ Layout (every section but ``model`` is optional)::
       seed: 0
     sft:
       thought_dropout: {iqa: 0.8, iaa: 0.0}   # per-task probability of removing <think>
+      activation_checkpointing: true   # TRL's default; gradient_checkpointing: the older name
       <any trl.SFTConfig field>: value
     grpo:
       init: sft                        # sft (this run's SFT model), base, or a model folder
@@ -32,6 +33,12 @@ Layout (every section but ``model`` is optional)::
 
 Relative paths are relative to the config file's folder. Every problem is a ValueError naming
 the file and the key (``configs/x.yaml: grpo.num_generations: ...``).
+
+``gradient_checkpointing`` and ``gradient_checkpointing_kwargs`` (in a stage or as ``--FIELD``
+overrides) are read as ``activation_checkpointing`` and ``activation_checkpointing_kwargs``, the
+names transformers 5.x gives them (the old ones are deprecated aliases there, removed in v6).
+Giving both names of one field is an error. The TRL config always receives the new name, and
+``activation_checkpointing`` is always set (TRL's own default, on, when the config leaves it out).
 """
 
 from __future__ import annotations
@@ -85,6 +92,13 @@ MANAGED: dict[str, str] = {
     "dataset_kwargs": "the vision collator builds every batch",
     "reward_weights": "from grpo.rewards",
     "resume_from_checkpoint": "rerunning the same command resumes from the last checkpoint",
+}
+# Older names of training-argument fields that transformers 5.x renamed (the old names still work
+# there but warn, FutureWarning, and go in v6): a config may use them, they are stored and passed
+# to TRL under the new name.
+CHECKPOINTING_ALIASES: dict[str, str] = {
+    "gradient_checkpointing": "activation_checkpointing",
+    "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs",
 }
 # The spec's image pixel limits, passed at processor construction unless ``processor:`` says
 # otherwise (a checkpoint's own limits may be far smaller or larger).
@@ -182,10 +196,13 @@ class TrainConfig:
         for name, value in overrides.items():
             if name in MANAGED:
                 raise ValueError(f"--{name}: set by TATAR ({MANAGED[name]})")
-            if name not in known:
+            target = CHECKPOINTING_ALIASES.get(name, name)
+            if target != name and target in overrides:
+                raise ValueError(f"--{name}: the older name of --{target}; give one of them")
+            if target not in known:
                 raise ValueError(f"--{name}: not a field of trl.{cls.__name__}")
             try:
-                args[name] = check_trl_value(cls, name, value)
+                args[target] = check_trl_value(cls, target, value)
             except ValueError as exc:
                 raise ValueError(f"--{name}: {exc}") from None
         if stage == "sft":
@@ -232,6 +249,41 @@ def _source_dict(s: Source) -> dict[str, Any]:
 
 def _config_fields(cls) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
+
+
+def default_activation_checkpointing(cls) -> bool:
+    """Whether the TRL config class `cls` checkpoints activations when neither name is given
+    (TRL 1.x: yes, its own default of the old field ``gradient_checkpointing``)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    for name in ("activation_checkpointing", "gradient_checkpointing"):
+        if isinstance(defaults.get(name), bool):
+            return defaults[name]
+    return False
+
+
+def trl_kwargs(cls, args: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for the TRL config class `cls`: a stage's `args`, then `overrides`,
+    with the older names of `CHECKPOINTING_ALIASES` passed under the new ones and
+    ``activation_checkpointing`` always set (to TRL's own default when not given), so that
+    transformers never warns about its deprecated ``gradient_checkpointing``: TRL's configs
+    default that old field to True, and any config built without the new name would warn."""
+    kwargs: dict[str, Any] = {}
+    for given in (args, overrides):
+        for name, value in given.items():
+            kwargs[CHECKPOINTING_ALIASES.get(name, name)] = value
+    if kwargs.get("activation_checkpointing") is None:
+        kwargs["activation_checkpointing"] = default_activation_checkpointing(cls)
+    return kwargs
+
+
+def without_aliases(section: dict[str, Any]) -> dict[str, Any]:
+    """A stage's resolved section with the older names of `CHECKPOINTING_ALIASES` renamed (the
+    ``config.resolved.json`` of a run started before they were renamed on loading has them)."""
+    out = {}
+    for name, value in section.items():
+        new = CHECKPOINTING_ALIASES.get(name, name)
+        out[new if new not in section else name] = value
+    return out
 
 
 class _Reader:
@@ -340,14 +392,17 @@ class _Reader:
                 continue
             if name in MANAGED:
                 raise self.fail(f"{key}.{name}", f"set by TATAR ({MANAGED[name]})")
-            if name not in known:
+            target = CHECKPOINTING_ALIASES.get(name, name)
+            if target != name and target in raw:
+                raise self.fail(f"{key}.{name}", f"the older name of {target}; give one of them")
+            if target not in known:
                 raise self.fail(
                     f"{key}.{name}",
                     f"unknown key: not a TATAR key ({', '.join(sorted(own))}) "
                     f"nor a field of trl.{cls.__name__}",
                 )
             try:
-                args[name] = check_trl_value(cls, name, value)
+                args[target] = check_trl_value(cls, target, value)
             except ValueError as exc:
                 raise self.fail(f"{key}.{name}", str(exc)) from None
         for name in ("deepspeed", "chat_template_path"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tatar.rewards import RewardSettings
-from tatar.train.config import TrainConfig
+from tatar.train.config import TrainConfig, trl_kwargs
 
 
 class GRPOTransform:
@@ -54,7 +54,7 @@ def grpo_args(cfg: TrainConfig, output_dir: str | Path, **overrides):
 
     from tatar.rewards import reward_functions
 
-    kwargs = {**cfg.grpo.args, **overrides}
+    kwargs = trl_kwargs(GRPOConfig, cfg.grpo.args, overrides)
     _, weights = reward_functions(cfg.grpo.rewards)
     kwargs.update(
         output_dir=str(output_dir),

@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from tatar.outputs import atomic_write_json, atomic_write_text
-from tatar.train.config import TrainConfig
+from tatar.train.config import TrainConfig, without_aliases
 
 STAGES = ("sft", "grpo")
 
@@ -96,6 +96,9 @@ def prepare_run_dir(cfg: TrainConfig, stage: str, *, overwrite: bool = False) ->
             old = json.loads(saved.read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{saved}: unreadable ({exc.msg}); use --overwrite") from None
+        for stage_key in ("sft", "grpo"):
+            if isinstance(old.get(stage_key), dict):
+                old[stage_key] = without_aliases(old[stage_key])
         diff = _differences(old, resolved)
         # Retuning GRPO after SFT is the usual workflow: GRPO-only changes are accepted while
         # the GRPO stage has not started (nothing trained so far depends on them).

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tatar.train.config import TrainConfig
+from tatar.train.config import TrainConfig, trl_kwargs
 
 
 def sft_args(cfg: TrainConfig, output_dir: str | Path, **overrides):
     """The `trl.SFTConfig` of a config (TATAR-managed fields set here; `overrides` last)."""
     from trl import SFTConfig
 
-    kwargs = {**cfg.sft.args, **overrides}
+    kwargs = trl_kwargs(SFTConfig, cfg.sft.args, overrides)
     kwargs.update(
         output_dir=str(output_dir),
         remove_unused_columns=False,  # the transform adds the columns the collator reads
