@@ -121,13 +121,10 @@ def _refine(image, annotation, model, prof, seed, dev, progress, should_stop, ro
             progress(step + 1, opt.steps, value)
     net.eval()
     t1 = time.perf_counter()
-    post = prof.post
-    if opt.sure_high is not None:
-        post = dataclasses.replace(post, sure_high=opt.sure_high)
-    if opt.sure_low is not None:
-        post = dataclasses.replace(post, sure_low=opt.sure_low)
-    if opt.grabcut_iterations is not None:
-        post = dataclasses.replace(post, grabcut_iterations=opt.grabcut_iterations)
+    # The round's own post-processing settings, where it has them; the profile's otherwise.
+    names = ("sure_high", "sure_low", "grabcut_iterations")
+    round_post = {n: getattr(opt, n) for n in names if getattr(opt, n) is not None}
+    post = dataclasses.replace(prof.post, **round_post)
     probability, raw, mask, clip = predict_lesion(
         net, image, merged, work_image, box, dataclasses.replace(prof, post=post), dev, roi_clip
     )
