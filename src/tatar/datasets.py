@@ -18,7 +18,7 @@ The shared data folder is ``$SHARED_DATA`` or ``<repository>/../shared/data``.
 from __future__ import annotations
 
 import csv
-import json
+import io
 import math
 import os
 from dataclasses import dataclass, field
@@ -107,43 +107,51 @@ class LoadedDataset:
 
 
 def _read_records(path: Path) -> list[dict]:
+    from tatar.textio import parse_json, read_text
+
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            # utf-8-sig: spreadsheet exports start with a byte-order mark, which would otherwise
-            # become part of the first column's name
-            with path.open(newline="", encoding="utf-8-sig") as fh:
-                return list(csv.DictReader(fh))
-        if suffix == ".jsonl":
-            records = []
-            with path.open(encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, 1):
-                    if line.strip():
-                        try:
-                            records.append(json.loads(line))
-                        except json.JSONDecodeError as exc:
-                            raise ValueError(
-                                f"{path}:{lineno}: not valid JSON ({exc.msg})"
-                            ) from exc
-            return records
-        if suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(data, dict):
-                # {"items": [...]} or {"<image>": score, ...}
-                if isinstance(data.get("items"), list):
-                    data = data["items"]
-                else:
-                    data = [{"image": k, "gt_score": v} for k, v in data.items()]
-            if not isinstance(data, list):
-                raise ValueError(f"{path}: expected a JSON array of objects")
-            return data
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text") from exc
-    raise ValueError(
-        f"{path}: unsupported label file type {suffix or '(none)'}; use .csv, .json or .jsonl"
-    )
+    if suffix not in (".csv", ".jsonl", ".json"):
+        raise ValueError(
+            f"{path}: unsupported label file type {suffix or '(none)'}; use .csv, .json or .jsonl"
+        )
+    # utf-8-sig: spreadsheet exports and Windows editors start with a byte-order mark, which
+    # would otherwise become part of the first column's name (or break the JSON)
+    text = read_text(path)
+    if suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            return list(reader)
+        except csv.Error as exc:  # a field over the size limit (an unclosed quote), ...
+            raise ValueError(
+                f"{path}: not a readable CSV after line {reader.line_num} ({exc}; often an "
+                'unclosed quote " that makes the rest of the file one field)'
+            ) from None
+    if suffix == ".jsonl":
+        return [
+            parse_json(line, f"{path}:{lineno}")
+            for lineno, line in enumerate(text.split("\n"), 1)
+            if line.strip()
+        ]
+    data = parse_json(text, path, whole_file=True)
+    if isinstance(data, dict):
+        # {"items": [...]} or {"<image>": score, ...}
+        if isinstance(data.get("items"), list):
+            data = data["items"]
+        else:
+            data = [{"image": k, "gt_score": v} for k, v in data.items()]
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON array of objects")
+    return data
+
+
+def _absent(root: Path, image: str) -> str:
+    """A missing image's name, with why when something is there: a folder, a broken link."""
+    path = Path(image) if Path(image).is_absolute() else root / image
+    if path.is_dir():
+        return f"{image} (a folder)"
+    if path.is_symlink():
+        return f"{image} (a link to nothing, or a link loop)"
+    return image
 
 
 def _pick(record: dict, names: tuple[str, ...], wanted: str | None) -> str | None:
@@ -215,23 +223,37 @@ def load_labels(
             raise ValueError(f"{path}: record {row} is not an object")
         img_col = _pick(rec, IMAGE_COLUMNS, None)
         score_col = _pick(rec, SCORE_COLUMNS, score_column)
-        if img_col is None or not str(rec[img_col]).strip():
+        columns = ", ".join(str(k) for k in rec)
+        if img_col is None:
             raise ValueError(
-                f"{path}: record {row} has no image column (one of {', '.join(IMAGE_COLUMNS)})"
+                f"{path}: record {row} has no image column (one of {', '.join(IMAGE_COLUMNS)}; "
+                f"it has {columns})"
             )
         if score_col is None:
             wanted = score_column or " / ".join(SCORE_COLUMNS)
-            raise ValueError(f"{path}: record {row} has no score column ({wanted})")
-        image = str(rec[img_col]).strip()
+            raise ValueError(
+                f"{path}: record {row} has no score column ({wanted}; it has {columns})"
+            )
+        value = rec[img_col]
+        # a short CSV row leaves the column None; JSON may hold null, a list, true ...
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+            raise ValueError(f"{path}: record {row}: {img_col} {value!r} is not an image path")
+        image = str(value).strip()
+        score = rec[score_col]
         try:
-            gt = float(rec[score_col])
+            if isinstance(score, bool):  # JSON true would read as 1.0
+                raise TypeError
+            gt = float(score)
         except (TypeError, ValueError):
             raise ValueError(
-                f"{path}: record {row} ({image}): score {rec[score_col]!r} is not a number"
+                f"{path}: record {row} ({image}): score {score!r} is not a number"
             ) from None
         if not math.isfinite(gt):
             raise ValueError(f"{path}: record {row} ({image}): score is {gt}")
-        rec_task = declared_task or (check_task(rec["task"]) if "task" in rec else None)
+        try:
+            rec_task = declared_task or (check_task(rec["task"]) if "task" in rec else None)
+        except ValueError as exc:
+            raise ValueError(f"{path}: record {row} ({image}): {exc}") from None
         if rec_task is None:
             raise ValueError(
                 f"{path}: no task declared (pass task='iqa' or 'iaa', CLI --task) and record {row} has no 'task' field"
@@ -243,7 +265,10 @@ def load_labels(
                     f"{path}: no scale declared for {name!r} (pass scale='LOW:HIGH', CLI --scale 1:5) "
                     f"and record {row} names no known 'dataset'"
                 )
-            rec_scale = scale_of(rec["dataset"])
+            try:
+                rec_scale = scale_of(rec["dataset"])
+            except ValueError as exc:
+                raise ValueError(f"{path}: record {row} ({image}): {exc}") from None
         if gt < rec_scale.low - 1e-9 or gt > rec_scale.high + 1e-9:
             outside.append(f"record {row} ({image}): {gt:g}")
             continue
@@ -269,10 +294,11 @@ def load_labels(
     if missing and skip_missing and not samples:
         raise FileNotFoundError(
             f"all {len(missing)} images of {name} are missing under {root} "
-            f"(first: {', '.join(missing[:3])}); check --image-root"
+            f"(first: {', '.join(_absent(root, m) for m in missing[:3])}); check --image-root"
         )
     if missing and not skip_missing:
-        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        shown = ", ".join(_absent(root, m) for m in missing[:5])
+        shown += ", ..." if len(missing) > 5 else ""
         raise FileNotFoundError(
             f"{len(missing)} of {len(samples)} images of {name} are missing under {root}: {shown} "
             "(pass --skip-missing / skip_missing=True to evaluate the rest)"

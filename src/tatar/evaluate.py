@@ -15,6 +15,7 @@ recomputes the metrics; the model is not even loaded when nothing is left to gen
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -172,6 +173,42 @@ def _generate_batch(live: Backend, batch: list[Sample], settings: GenerationSett
     return [records[s.id] for s in batch]
 
 
+def _other_item(rec: dict, s: Sample) -> str | None:
+    """Why a stored record was not made for sample `s` (None: it was)."""
+    if rec.get("task") != s.task:
+        return f"task {rec.get('task')} there, {s.task} now"
+    if rec.get("gt") != s.gt:
+        return f"ground truth {rec.get('gt')!r} there, {s.gt:g} now"
+    image = rec.get("image")
+    if image != str(s.image):
+        try:
+            same = os.path.samefile(str(image), s.image)
+        except (OSError, TypeError, ValueError):
+            same = False
+        if not same:
+            return f"image {image} there, {s.image} now"
+    return None
+
+
+def _drop_records_of_other_items(d: LoadedDataset, done: dict[str, dict], store) -> None:
+    """Records whose id is one of `d`'s samples but that were made for another image, label or
+    task (another label file with the same name evaluated into this folder, a corrected label)
+    are named and computed again, never used for this run's metrics."""
+    others = []
+    for s in d.samples:
+        rec = done.get(s.id)
+        why = None if rec is None else _other_item(rec, s)
+        if why:
+            others.append(f"{s.id}: {why}")
+            del done[s.id]
+    if others:
+        shown = "; ".join(others[:3]) + ("; ..." if len(others) > 3 else "")
+        store.warn(
+            f"{store.path}: {len(others)} record(s) were made for another image, label "
+            f"or task ({shown}); they are computed again"
+        )
+
+
 def _evaluate(
     backend: Backend | Callable[[], Backend],
     datasets: Sequence[LoadedDataset],
@@ -198,6 +235,8 @@ def _evaluate(
         for d in datasets
     }
     done = {d.slug: stores[d.slug].read() for d in datasets}
+    for d in datasets:
+        _drop_records_of_other_items(d, done[d.slug], stores[d.slug])
     # an image that could not be read last time is tried again (it may have been replaced)
     todo = {
         d.slug: [

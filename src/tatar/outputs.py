@@ -141,6 +141,8 @@ class JsonlStore:
                         rec = json.loads(raw)
                     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                         problem = f"not valid JSON ({getattr(exc, 'msg', exc)})"
+                    except RecursionError:
+                        problem = "not valid JSON (nested too deeply)"
                     else:
                         if not isinstance(rec, dict) or "id" not in rec:
                             raise ValueError(

@@ -20,6 +20,9 @@ class Scale:
     high: float
 
     def __post_init__(self) -> None:
+        # an infinite bound maps every label to 0 (or NaN): refuse it, like a reversed scale
+        if not (np.isfinite(self.low) and np.isfinite(self.high)):
+            raise ValueError(f"scale bounds must be finite numbers, got {self.low}:{self.high}")
         if not self.high > self.low:
             raise ValueError(f"scale high ({self.high}) must exceed low ({self.low})")
 

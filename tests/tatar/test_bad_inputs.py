@@ -423,3 +423,210 @@ def test_rationales_config_that_is_not_yaml_is_one_line_with_file_and_line(tmp_p
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {tmp_path / 'bad.yaml'}:2: not valid YAML (")
     assert len(result.stderr.splitlines()) == 1
+
+
+# --------------------------------------------------------------------- label files and configs
+
+
+def test_eval_recomputes_records_made_for_another_label_file(tmp_path, capsys):
+    """Two label files with the same name (and image names) evaluated into one folder: the
+    second used to reuse the first's answers and ground truth silently."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        folder.mkdir()
+        make_labels(folder, n=4)
+    rows = "".join(f"img{i}.png,{5 - i}\n" for i in range(4))  # other ground truth
+    (second / "labels.csv").write_text("image,mos\n" + rows)
+    run_eval(first / "labels.csv", tmp_path / "out", Backend())
+    capsys.readouterr()
+    backend = Backend()
+    (res,) = run_eval(second / "labels.csv", tmp_path / "out", backend)
+    assert backend.images == 4  # every image computed again
+    samples = tmp_path / "out" / "labels" / "samples.jsonl"
+    err = capsys.readouterr().err
+    assert f"warning: {samples}: 4 record(s) were made for another image, label or task" in err
+    assert "img0.png: ground truth" in err
+    assert res.metrics["scored"]["srcc"] == pytest.approx(-1.0)  # b's labels, not a's
+    backend = Backend()
+    run_eval(second / "labels.csv", tmp_path / "out", backend)
+    assert backend.images == 0  # the rerun of the same file resumes as before
+
+
+def test_an_infinite_scale_is_refused():
+    from tatar.scales import Scale
+
+    with pytest.raises(ValueError, match="cannot read a scale from '0:inf'"):
+        Scale.parse("0:inf")  # mapped every label to 0 and evaluated
+    with pytest.raises(ValueError, match="must be finite"):
+        Scale(1.0, float("inf"))
+
+
+@pytest.mark.parametrize(
+    "name, text, problem",
+    [
+        ("b.json", '[{"image": "a.png", "gt_score": true}]', "record 1 (a.png): score True is not"),
+        ("n.json", '[{"image": null, "gt_score": 3}]', "record 1: image None is not an image path"),
+        ("l.json", '[{"image": ["a.png"], "gt_score": 3}]', "record 1: image ['a.png'] is not"),
+        ("short.csv", "mos,image\n3\n", "record 1: image None is not an image path"),
+        ("semi.csv", "image;mos\na.png;3\n", "has no image column (one of image, "),
+        ("t.jsonl", '{"image": "a.png", "gt_score": 3, "task": "vqa"}\n', "record 1 (a.png): unknown task"),
+        (
+            "d.jsonl",
+            '{"image": "a.png", "gt_score": 3, "task": "iqa", "dataset": "mnist"}\n',
+            "record 1 (a.png): no declared scale for dataset 'mnist'",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_label_cells_are_named_with_file_and_record(tmp_path, name, text, problem):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / name).write_text(text)
+    task = None if name.endswith("jsonl") else "iqa"
+    scale = None if name == "d.jsonl" else "1:5"
+    with pytest.raises(ValueError) as err:
+        load_dataset(tmp_path / name, task=task, scale=scale)
+    assert str(err.value).startswith(f"{tmp_path / name}: "), err.value
+    assert problem in str(err.value)
+
+
+def test_json_label_files_with_a_byte_order_mark_are_read(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / "l.json").write_bytes(bom + b'[{"image": "a.png", "gt_score": 3}]')
+    (tmp_path / "l.jsonl").write_bytes(bom + b'{"image": "a.png", "gt_score": 3}\n')
+    for name in ("l.json", "l.jsonl"):
+        assert [s.gt for s in load_dataset(tmp_path / name, task="iqa", scale="1:5").samples] == [3]
+
+
+def test_deeply_nested_json_and_yaml_are_one_error_not_a_recursion_crash(tmp_path):
+    from tatar.data.prepare import prepare
+    from tatar.rationales.records import load_items
+    from tatar.train.config import load_config
+
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "d.json").write_text(deep)
+    (tmp_path / "d.jsonl").write_text(deep + "\n")
+    with pytest.raises(ValueError, match=r"d\.json: the JSON is nested too deeply"):
+        load_dataset(tmp_path / "d.json", task="iqa", scale="1:5")
+    with pytest.raises(ValueError, match=r"d\.jsonl:1: the JSON is nested too deeply"):
+        load_dataset(tmp_path / "d.jsonl", task="iqa", scale="1:5")
+    with pytest.raises(ValueError, match=r"d\.jsonl:1: the JSON is nested too deeply"):
+        load_items(tmp_path / "d.jsonl")  # training records
+    (tmp_path / "artimuse" / "text").mkdir(parents=True)
+    (tmp_path / "artimuse" / "text" / "train.jsonl").write_text(deep + "\n")
+    with pytest.raises(ValueError, match=r"train\.jsonl:1: the JSON is nested too deeply"):
+        prepare("artimuse", tmp_path / "artimuse", tmp_path / "out")
+    (tmp_path / "c.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: not valid YAML \(nested too deeply\)"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_files_that_are_not_utf8_are_named_with_the_line(tmp_path):
+    from tatar.data.prepare import prepare
+    from tatar.rationales.records import load_items
+    from tatar.train.config import load_config
+
+    root = tmp_path / "koniq"
+    root.mkdir()
+    labels = root / "koniq10k_scores_and_distributions.csv"
+    labels.write_bytes(b"image_name,MOS_zscore\n\xff.jpg,50\n")
+    code, _, stderr = cli("data", "prepare", "koniq", "--root", root, "--out", tmp_path / "o")
+    assert (
+        code == 2
+        and stderr == f"error: {labels}:2: not UTF-8 text (byte 0xff); save the file as UTF-8\n"
+    )
+    (tmp_path / "ava").mkdir()
+    (tmp_path / "ava" / "AVA.txt").write_bytes(b"1 \xe9 0 0 0 0 1 0 0 0 0 0 0 0 0\n")
+    with pytest.raises(ValueError, match=r"AVA\.txt:1: not UTF-8 text \(byte 0xe9\)"):
+        prepare("ava", tmp_path / "ava", tmp_path / "o")
+    (tmp_path / "r.jsonl").write_bytes(
+        b'{"task": "iqa", "image": "a.png", "gt_score": 50, "scale": "0:100"}\n{"image": "\xff"}\n'
+    )
+    with pytest.raises(ValueError, match=r"r\.jsonl:2: not UTF-8 text"):
+        load_items(tmp_path / "r.jsonl")
+    (tmp_path / "c.yaml").write_bytes(b"model: {path: tiny}\nrun_dir: \xff\n")
+    with pytest.raises(ValueError, match=r"c\.yaml:2: not UTF-8 text"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_train_config_that_is_not_yaml_is_one_line_with_file_and_line(tmp_path):
+    from tatar.train.config import load_config
+
+    (tmp_path / "c.yaml").write_text("model:\n\tpath: tiny\n")
+    with pytest.raises(ValueError) as err:
+        load_config(tmp_path / "c.yaml")
+    assert str(err.value) == (
+        f"{tmp_path / 'c.yaml'}:2: not valid YAML (found character '\\t' that cannot start any token)"
+    )
+
+
+def test_csv_with_an_unclosed_quote_over_the_field_limit_is_one_error(tmp_path):
+    (tmp_path / "q.csv").write_text('image,mos\n"' + "x" * 200_000 + "\n")
+    with pytest.raises(ValueError, match=r"q\.csv: not a readable CSV after line 1 \(field larger"):
+        load_dataset(tmp_path / "q.csv", task="iqa", scale="1:5")
+
+
+def test_missing_image_that_is_a_folder_or_a_link_loop_says_so(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "loop.png").symlink_to("loop.png")
+    (tmp_path / "l.csv").write_text("image,mos\nsub,3\nloop.png,4\n")
+    with pytest.raises(FileNotFoundError) as err:
+        load_dataset(tmp_path / "l.csv", task="iqa", scale="1:5")
+    assert "sub (a folder), loop.png (a link to nothing, or a link loop)" in str(err.value)
+
+
+def _prepare_error(tmp_path, name, files: dict[str, bytes | str]) -> str:
+    root = tmp_path / name
+    for rel, content in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            (root / rel).write_bytes(content)
+        else:
+            (root / rel).write_text(content)
+    code, stdout, stderr = cli("data", "prepare", name, "--root", root, "--out", tmp_path / "o")
+    assert code == 2, stdout + stderr
+    assert len(stderr.splitlines()) == 1 and stderr.startswith("error: "), stderr
+    return stderr[len("error: ") :].strip().replace(str(root) + "/", "")
+
+
+KONIQ = "koniq10k_scores_and_distributions.csv"
+
+
+@pytest.mark.parametrize(
+    "name, files, message",
+    [
+        (
+            "koniq",
+            {KONIQ: "image_name,MOS_zscore\na.jpg,50\n", "koniq10k_distributions_sets.csv": "name,set\na.jpg,test\n"},
+            "koniq10k_distributions_sets.csv:2: no column image_name (columns: name, set)",
+        ),
+        ("kadid", {"dmos.csv": "image,ref,dmos\na.png,r.png,3\n"}, "dmos.csv:2: no column dist_img (columns: image, ref, dmos)"),
+        ("koniq", {KONIQ: "image_name,MOS_zscore,MOS\na.jpg,50,abc\n"}, f"{KONIQ}:2: MOS: not a number: 'abc'"),
+        ("artimuse", {"text/train.jsonl": "[1, 2]\n"}, "text/train.jsonl:1: expected a JSON object, got list"),
+        ("artimuse", {"text/train.jsonl": '{"image": null, "score": 5}\n'}, "text/train.jsonl:1: the image name is None; expected a file name"),
+        ("artimuse", {"text/train.jsonl": '{"image": "a.jpg", "score": true}\n'}, "text/train.jsonl:1: not a number: True"),
+        ("pipal", {"Train_Label/x.txt": ",1500\n"}, "Train_Label/x.txt:1: expected 'image,elo', got ',1500'"),
+        ("ava", {"AVA.txt": "1 7 0 0 0 0 1e308 0 0 0 0 1e308 0 0\n"}, "AVA.txt:1: image 7: vote counts must be non-negative numbers"),
+        ("ava", {"AVA.txt": "1 7 0 0 0 0 3 0 0 0 0 -1 0 0\n"}, "AVA.txt:1: image 7: vote counts must be non-negative numbers"),
+        (
+            "livec",
+            {"Data/AllImages_release.mat": b"garbage", "Data/AllMOS_release.mat": b"garbage"},
+            "Data/AllImages_release.mat: not a readable MATLAB file (",
+        ),
+    ],
+)  # fmt: skip
+def test_prepare_names_the_file_line_and_problem_of_a_bad_label(tmp_path, name, files, message):
+    assert _prepare_error(tmp_path, name, files).startswith(message)
+
+
+def test_prepare_refuses_an_image_listed_twice(tmp_path):
+    """Both records got the same id: the rationale step refused the file only later."""
+    message = _prepare_error(
+        tmp_path, "koniq", {KONIQ: "image_name,MOS_zscore\na.jpg,50\na.jpg,60\n"}
+    )
+    assert message == (
+        f"{KONIQ}:3: image 1024x768/a.jpg is listed a second time (first: {KONIQ}:2); "
+        "give each image one label"
+    )
+    files = {f"labels/merge/{s}.csv": "image,score\na.jpg,5\n" for s in ("train", "test")}
+    message = _prepare_error(tmp_path, "tad66k", files)
+    assert message.startswith("labels/merge/test.csv:2: image images/a.jpg is listed a second")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tatar.data.readers import LabelRow, Reader, reader_for
 from tatar.outputs import atomic_write_json, atomic_write_text
+from tatar.textio import parse_json, read_text
 
 
 def _benchmark_images(reader: Reader) -> set[str] | None:
@@ -36,7 +37,7 @@ def _benchmark_images(reader: Reader) -> set[str] | None:
     path = shared_data_dir() / info.labels
     if not path.is_file():
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = parse_json(read_text(path), path, whole_file=True)
     items = data.get("items", data) if isinstance(data, dict) else data
     return {Path(str(r.get("image", ""))).name for r in items if isinstance(r, dict)}
 
@@ -75,6 +76,15 @@ def prepare(
     rows = reader.read(root)
     if not rows:
         raise ValueError(f"{root}: the label files list no images")
+    first: dict[str, LabelRow] = {}
+    for r in rows:
+        if r.image in first:
+            # two records with one id: the rationale and training steps would refuse the file
+            raise ValueError(
+                f"{r.where or root}: image {r.image} is listed a second time (first: "
+                f"{first[r.image].where or 'above'}); give each image one label"
+            )
+        first[r.image] = r
     scale_text, scale = _scale(reader, rows)
     for r in rows:
         if not scale.low - 1e-9 <= r.score <= scale.high + 1e-9:

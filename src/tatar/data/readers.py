@@ -35,7 +35,7 @@ image listed in the benchmark file into the test split when the dataset has no o
 from __future__ import annotations
 
 import csv
-import json
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +50,7 @@ class LabelRow:
     score: float  # on the declared scale
     split: str | None = None  # official split, when the dataset has one
     extra: dict = field(default_factory=dict)  # kept in the record (attributes, raw labels)
+    where: str = field(default="", compare=False)  # file:line of the label (for messages)
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,26 @@ def _need(path: Path) -> Path:
     return path
 
 
+def _text(path: Path) -> str:
+    from tatar.textio import read_text
+
+    return read_text(_need(path))
+
+
 def _csv(path: Path) -> list[dict]:
-    with _need(path).open(newline="", encoding="utf-8-sig") as fh:
-        return [
-            {k.strip(): (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(fh)
-        ]
+    reader = csv.DictReader(io.StringIO(_text(path), newline=""))
+    try:
+        return [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
+    except csv.Error as exc:  # a field over the size limit: an unclosed quote, ...
+        raise ValueError(
+            f"{path}: not a readable CSV after line {reader.line_num} ({exc})"
+        ) from None
 
 
 def _float(value, where: str) -> float:
     try:
+        if isinstance(value, bool):  # JSON true would read as 1.0
+            raise TypeError
         x = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: not a number: {value!r}") from None
@@ -89,7 +101,16 @@ def _column(row: dict, names: tuple[str, ...], where: str) -> str:
     for n in names:
         if n in row:
             return row[n]
-    raise ValueError(f"{where}: no column {' / '.join(names)} (columns: {', '.join(row)})")
+    columns = ", ".join(str(k) for k in row)
+    raise ValueError(f"{where}: no column {' / '.join(names)} (columns: {columns})")
+
+
+def _name(row: dict, names: tuple[str, ...], where: str) -> str:
+    """An image name from one of the columns `names`: a non-empty text."""
+    value = _column(row, names, where)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        raise ValueError(f"{where}: the image name is {value!r}; expected a file name")
+    return str(value).strip()
 
 
 def read_koniq(root: Path) -> list[LabelRow]:
@@ -99,18 +120,18 @@ def read_koniq(root: Path) -> list[LabelRow]:
     split_file = root / "koniq10k_distributions_sets.csv"
     if split_file.is_file():
         names = {"training": "train", "validation": "val", "test": "test"}
-        for r in _csv(split_file):
-            sets[r["image_name"]] = names.get(r.get("set", ""), r.get("set") or None)
+        for i, r in enumerate(_csv(split_file), 2):
+            name = _name(r, ("image_name",), f"{split_file}:{i}")
+            split = _column(r, ("set",), f"{split_file}:{i}")
+            sets[name] = names.get(split, split or None)
     out = []
     for i, r in enumerate(rows, 2):
-        name = _column(r, ("image_name",), f"{labels}:{i}")
-        score = _float(_column(r, ("MOS_zscore",), f"{labels}:{i}"), f"{labels}:{i}")
+        where = f"{labels}:{i}"
+        name = _name(r, ("image_name",), where)
+        score = _float(_column(r, ("MOS_zscore",), where), where)
         mos = r.get("MOS")
-        out.append(
-            LabelRow(
-                f"1024x768/{name}", score, sets.get(name), {"mos_1_5": float(mos)} if mos else {}
-            )
-        )
+        extra = {"mos_1_5": _float(mos, f"{where}: MOS")} if mos else {}
+        out.append(LabelRow(f"1024x768/{name}", score, sets.get(name), extra, where))
     return out
 
 
@@ -140,8 +161,9 @@ def read_spaq(root: Path) -> list[LabelRow]:
         raise FileNotFoundError(f"label file not found: {csv_path} (or {xlsx.name})")
     out = []
     for i, r in enumerate(rows, 2):
-        name = _column(r, ("Image name", "Image_name", "image"), f"{where}:{i}")
-        out.append(LabelRow(f"TestImage/{name}", _float(r.get("MOS"), f"{where}:{i}")))
+        at = f"{where}:{i}"
+        name = _name(r, ("Image name", "Image_name", "image"), at)
+        out.append(LabelRow(f"TestImage/{name}", _float(r.get("MOS"), at), where=at))
     return out
 
 
@@ -149,10 +171,11 @@ def read_kadid(root: Path) -> list[LabelRow]:
     labels = root / "dmos.csv"
     return [
         LabelRow(
-            f"images/{r['dist_img']}",
-            _float(r.get("dmos"), f"{labels}:{i}"),
+            f"images/{_name(r, ('dist_img',), f'{labels}:{i}')}",
+            _float(_column(r, ("dmos",), f"{labels}:{i}"), f"{labels}:{i}"),
             None,
             {"reference": r.get("ref_img", "")},
+            f"{labels}:{i}",
         )
         for i, r in enumerate(_csv(labels), 2)
     ]
@@ -165,19 +188,25 @@ def read_pipal(root: Path) -> list[LabelRow]:
         raise FileNotFoundError(f"label folder not found: {root / 'Train_Label'}")
     for label_dir, image_dir, split in parts:
         for txt in sorted((root / label_dir).glob("*.txt")):
-            for i, line in enumerate(txt.read_text(encoding="utf-8").splitlines(), 1):
+            for i, line in enumerate(_text(txt).splitlines(), 1):
                 if not line.strip():
                     continue
                 name, _, elo = line.partition(",")
+                if not name.strip():
+                    raise ValueError(f"{txt}:{i}: expected 'image,elo', got {line!r}")
                 score = _float(elo, f"{txt}:{i}")
-                out.append(LabelRow(f"{image_dir}/{name.strip()}", score, split, {"elo": score}))
+                out.append(
+                    LabelRow(
+                        f"{image_dir}/{name.strip()}", score, split, {"elo": score}, f"{txt}:{i}"
+                    )
+                )
     return out
 
 
 def read_ava(root: Path) -> list[LabelRow]:
     labels = _need(root / "AVA.txt")
     out = []
-    for i, line in enumerate(labels.read_text(encoding="utf-8").splitlines(), 1):
+    for i, line in enumerate(_text(labels).splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
@@ -185,10 +214,17 @@ def read_ava(root: Path) -> list[LabelRow]:
             raise ValueError(f"{labels}:{i}: expected index, image id and 10 vote counts")
         counts = [_float(c, f"{labels}:{i}") for c in parts[2:12]]
         total = sum(counts)
+        if any(c < 0 for c in counts) or not math.isfinite(total):
+            raise ValueError(
+                f"{labels}:{i}: image {parts[1]}: vote counts must be non-negative numbers, "
+                f"got {' '.join(parts[2:12])}"
+            )
         if total <= 0:
             raise ValueError(f"{labels}:{i}: image {parts[1]} has no votes")
         mean = sum(k * c for k, c in zip(range(1, 11), counts, strict=True)) / total
-        out.append(LabelRow(f"images/{parts[1]}.jpg", mean, None, {"votes": int(total)}))
+        out.append(
+            LabelRow(f"images/{parts[1]}.jpg", mean, None, {"votes": int(total)}, f"{labels}:{i}")
+        )
     return out
 
 
@@ -197,29 +233,31 @@ def read_tad66k(root: Path) -> list[LabelRow]:
     for split in ("train", "test"):
         path = root / "labels" / "merge" / f"{split}.csv"
         for i, r in enumerate(_csv(path), 2):
-            name = _column(r, ("image", "name", "image_name"), f"{path}:{i}")
+            name = _name(r, ("image", "name", "image_name"), f"{path}:{i}")
             score = _float(
                 _column(r, ("score", "total_score", "mean"), f"{path}:{i}"), f"{path}:{i}"
             )
-            out.append(LabelRow(f"images/{name}", score, split))
+            out.append(LabelRow(f"images/{name}", score, split, where=f"{path}:{i}"))
     return out
 
 
 def read_flickr_aes(root: Path) -> list[LabelRow]:
     labels = _need(root / "FLICKR-AES_image_score.txt")
     out = []
-    for i, line in enumerate(labels.read_text(encoding="utf-8").splitlines(), 1):
+    for i, line in enumerate(_text(labels).splitlines(), 1):
         parts = line.replace(",", " ").split()
         if not parts:
             continue
         if len(parts) != 2:
             raise ValueError(f"{labels}:{i}: expected 'image score', got {line!r}")
-        out.append(LabelRow(f"40K/{parts[0]}", _float(parts[1], f"{labels}:{i}")))
+        score = _float(parts[1], f"{labels}:{i}")
+        out.append(LabelRow(f"40K/{parts[0]}", score, where=f"{labels}:{i}"))
     return out
 
 
 def read_artimuse(root: Path) -> list[LabelRow]:
     from tatar.rationales.prompts import AESTHETIC_ASPECTS
+    from tatar.textio import parse_json
 
     out = []
     found = False
@@ -228,14 +266,13 @@ def read_artimuse(root: Path) -> list[LabelRow]:
         if not path.is_file():
             continue
         found = True
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for i, line in enumerate(_text(path).split("\n"), 1):
             if not line.strip():
                 continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
-            name = _column(rec, ("image", "image_name", "img"), f"{path}:{i}")
+            rec = parse_json(line, f"{path}:{i}")
+            if not isinstance(rec, dict):
+                raise ValueError(f"{path}:{i}: expected a JSON object, got {type(rec).__name__}")
+            name = _name(rec, ("image", "image_name", "img"), f"{path}:{i}")
             score = _float(
                 _column(rec, ("score", "gt_score", "total_score"), f"{path}:{i}"), f"{path}:{i}"
             )
@@ -245,10 +282,22 @@ def read_artimuse(root: Path) -> list[LabelRow]:
                 if isinstance(rec.get(k), str) and rec[k].strip()
             }
             extra = {"attributes": attributes} if attributes else {}
-            out.append(LabelRow(f"images/{name}", score, split, extra))
+            out.append(LabelRow(f"images/{name}", score, split, extra, f"{path}:{i}"))
     if not found:
         raise FileNotFoundError(f"label file not found: {root / 'text' / 'train.jsonl'}")
     return out
+
+
+def _mat_variable(loadmat, path: Path, name: str):
+    """Variable `name` of a MATLAB file; a damaged file is a ValueError naming it."""
+    try:
+        data = loadmat(path)
+    except Exception as exc:  # scipy raises MatReadError, ValueError, TypeError, OSError ...
+        raise ValueError(f"{path}: not a readable MATLAB file ({exc})") from None
+    if name not in data:
+        found = ", ".join(k for k in data if not k.startswith("__")) or "none"
+        raise ValueError(f"{path}: no variable {name!r} (variables: {found})")
+    return data[name]
 
 
 def read_livec(root: Path) -> list[LabelRow]:
@@ -256,12 +305,25 @@ def read_livec(root: Path) -> list[LabelRow]:
 
     names_file = _need(root / "Data" / "AllImages_release.mat")
     mos_file = _need(root / "Data" / "AllMOS_release.mat")
-    names = [str(n[0][0]) for n in loadmat(names_file)["AllImages_release"]]
-    mos = [float(m) for m in loadmat(mos_file)["AllMOS_release"].ravel()]
+    names_mat = _mat_variable(loadmat, names_file, "AllImages_release")
+    mos_mat = _mat_variable(loadmat, mos_file, "AllMOS_release")
+    try:
+        names = [str(n[0][0]) for n in names_mat]
+    except (IndexError, TypeError, KeyError):
+        raise ValueError(f"{names_file}: AllImages_release is not a list of file names") from None
+    try:
+        mos = [_float(m, str(mos_file)) for m in mos_mat.ravel()]
+    except AttributeError:
+        raise ValueError(f"{mos_file}: AllMOS_release is not an array of numbers") from None
     if len(names) != len(mos):
         raise ValueError(f"{names_file} lists {len(names)} images, {mos_file} {len(mos)} scores")
     # The first 7 images were the study's training images (not rated as the test set).
-    return [LabelRow(f"Images/{n}", m) for n, m in list(zip(names, mos, strict=True))[7:]]
+    rows = zip(names, mos, strict=True)
+    return [
+        LabelRow(f"Images/{n}", m, where=f"{names_file}: image {k}")
+        for k, (n, m) in enumerate(rows, 1)
+        if k > 7
+    ]
 
 
 READERS: dict[str, Reader] = {

@@ -8,7 +8,6 @@ Every problem is reported with the file and line.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 from tatar.prompts import check_task
 from tatar.scales import SCALE_0_100, Scale, scale_of
+from tatar.textio import parse_json
 
 
 @dataclass(frozen=True)
@@ -124,14 +124,17 @@ def load_items(
     root = Path(image_root) if image_root is not None else path.parent
     items: list[Item] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
+    with path.open("rb") as f:
+        for line_no, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(
+                    f"{path}:{line_no}: not UTF-8 text (byte 0x{raw[e.start : e.start + 1].hex()})"
+                ) from None
             if not line.strip():
                 continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{line_no}: not valid JSON ({e.msg})") from None
+            rec = parse_json(line, f"{path}:{line_no}")
             try:
                 item = _item(rec, line_no, root, need_rationale)
             except ValueError as e:

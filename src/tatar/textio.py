@@ -1,0 +1,43 @@
+"""Reading user-supplied text files with errors that name the file (and line) and the problem.
+
+`read_text` decodes UTF-8 (a leading byte-order mark, as spreadsheet and Windows editors write
+it, is dropped); `parse_json` turns what `json.loads` raises on a user's file (bad syntax, a
+document nested so deeply that the decoder would overflow the stack) into a ValueError that
+starts with `where` (``file`` or ``file:line``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def not_utf8(path: str | Path, data: bytes, exc: UnicodeDecodeError) -> ValueError:
+    """The error for a file that is not UTF-8: names the file, the line and the byte."""
+    line = data[: exc.start].count(b"\n") + 1
+    byte = data[exc.start : exc.start + 1].hex()
+    return ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{byte}); save the file as UTF-8")
+
+
+def read_text(path: str | Path) -> str:
+    """The text of a UTF-8 file (a leading byte-order mark removed)."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, data, exc) from None
+
+
+def parse_json(text: str | bytes, where: str | Path, *, whole_file: bool = False) -> Any:
+    """`json.loads`, with its failures as one ValueError starting with `where`.
+
+    `whole_file`: `text` is a whole file (the message gives the line), not one JSONL line.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        at = f" at line {exc.lineno}" if whole_file else ""
+        raise ValueError(f"{where}: not valid JSON ({exc.msg}{at})") from None
+    except RecursionError:
+        raise ValueError(f"{where}: the JSON is nested too deeply") from None
