@@ -6,7 +6,7 @@ Each (profile, image) run happens in a fresh child process so that its peak resi
 protocol). The `paper` profile (1,500 steps of 32×256²) takes hours per image on a CPU: on a
 machine without CUDA it is timed over a few steps and the time per image is extrapolated
 (marked as such, no Dice). Results: bench/results/yoho_speed.json (rewritten after every run,
-and a rerun skips the runs already there unless --fresh).
+and a rerun skips the runs already there, made with the same profile settings, unless --fresh).
 
     python bench/yoho_speed.py [--profiles tiny,cpu,cpu_tuned,cpu_calibrated,cpu_fused,paper] [--paper-steps 3] [--fresh]
 """
@@ -37,6 +37,16 @@ def _images() -> list[tuple[str, str | None]]:
     if kvasir.is_dir():
         items += [(p.stem, str(p)) for p in sorted(kvasir.glob("*.jpg"))]
     return items
+
+
+def profile_hash(profile: str) -> str:
+    """A fingerprint of the profile's settings: a stored run of a changed profile is rerun."""
+    import hashlib
+
+    from yoho.profiles import get_profile
+
+    settings = json.dumps(get_profile(profile).to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(settings.encode()).hexdigest()[:16]
 
 
 def child(profile: str, image_path: str | None, paper_steps: int) -> dict:
@@ -87,6 +97,7 @@ def child(profile: str, image_path: str | None, paper_steps: int) -> dict:
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         torch_threads=torch.get_num_threads(),
         final_loss=float(np.mean(result.curve[-10:])),
+        profile_hash=profile_hash(profile),
     )
     return out
 
@@ -114,11 +125,14 @@ def main() -> int:
         images = _images()
         if profile == "paper":
             images = images[:2]  # extrapolated timing: two images say enough
+        current = profile_hash(profile)
         for name, path in images:
             key = f"{profile}/{name}"
-            if key in runs:
+            if key in runs and runs[key].get("profile_hash") == current:
                 print(f"{key}: done earlier ({runs[key]['seconds_per_image']:.1f} s)")
                 continue
+            if key in runs:
+                print(f"{key}: the profile changed since the stored run; running it again")
             cmd = [sys.executable, __file__, "--child", profile, path or "-"]
             cmd += ["--paper-steps", str(args.paper_steps)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
