@@ -86,6 +86,12 @@ def test_profiles_registry():
     paper = get_profile("paper")
     assert paper.total_steps == 1500 and paper.batch_size == 32 and paper.input_size == 256
     assert paper.length == 1600 and paper.phases[0] == Phase(20, 1e-3, True)
+    # The default: `cpu`'s network and rates, 5 epochs of 15 steps (75, not `cpu`'s 100), and
+    # the random-walker fusion; the network itself is the same as `cpu_calibrated`'s.
+    fused, calibrated = get_profile("cpu_fused"), get_profile("cpu_calibrated")
+    assert fused.total_steps == 75 and calibrated.total_steps == 100
+    assert fused.model == calibrated.model and fused.phases == calibrated.phases
+    assert fused.post.walker_share == 0.75 and calibrated.post.walker_share == 0.0
     custom = dataclasses.replace(get_profile("tiny"), name="tiny-test-copy")
     register_profile(custom)
     assert get_profile("tiny-test-copy") is custom
