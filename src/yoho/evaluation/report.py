@@ -140,7 +140,10 @@ def box_plot(store: ResultStore, setting: str, methods: list[str], path: Path) -
     for i, values in enumerate(data, start=1):
         ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=8, alpha=0.5,
                    color=_colour(methods[i - 1]))  # fmt: skip
-    ax.set_xticks(range(1, len(methods) + 1), [m.replace("; ", ";\n") for m in methods])
+    # A variant's label on its own line ("yoho(cpu_fused)\n[control_flat_0.4]"): one line each
+    # ran into the neighbours' labels.
+    labels = [m.replace(" [", "\n[").replace("; ", ";\n") for m in methods]
+    ax.set_xticks(range(1, len(methods) + 1), labels, fontsize=8)
     ax.set_ylabel("Dice")
     ax.set_ylim(min(0.0, *(min(d) for d in data if d)) if any(data) else 0, 1.0)
     ax.set_title(f"Dice per image ({setting}, n = {len(images)})")
