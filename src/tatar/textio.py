@@ -1,7 +1,7 @@
 """Reading user-supplied text files with errors that name the file (and line) and the problem.
 
 `read_text` decodes UTF-8 (a leading byte-order mark, as spreadsheet and Windows editors write
-it, is dropped); `parse_json` turns what `json.loads` raises on a user's file (bad syntax, a
+it, is dropped); `read_yaml` parses a config file; `parse_json` turns what `json.loads` raises on a user's file (bad syntax, a
 document nested so deeply that the decoder would overflow the stack) into a ValueError that
 starts with `where` (``file`` or ``file:line``).
 """
@@ -41,3 +41,18 @@ def parse_json(text: str | bytes, where: str | Path, *, whole_file: bool = False
         raise ValueError(f"{where}: not valid JSON ({exc.msg}{at})") from None
     except RecursionError:
         raise ValueError(f"{where}: the JSON is nested too deeply") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """`yaml.safe_load` of a UTF-8 file, its failures as one ValueError naming ``file:line``."""
+    import yaml
+
+    try:
+        return yaml.safe_load(read_text(path))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"{path}{where}: not valid YAML ({problem})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tatar.prompts import TASKS
 
 # Criteria the judge scores (0-5) per task; the names are the released judges' JSON keys.
@@ -365,17 +363,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Ratio
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    from tatar.textio import read_text
+    from tatar.textio import read_yaml
 
-    try:
-        raw = yaml.safe_load(read_text(path))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ValueError(f"{path}{where}: not valid YAML ({problem})") from None
-    except RecursionError:
-        raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
+    raw = read_yaml(path)
     reader = _Reader(path, os.environ if env is None else env)
     raw = reader.expand("", reader.mapping("(top level)", raw, _TOP_KEYS))
     if raw.get("teacher") is None and raw.get("judge") is None:

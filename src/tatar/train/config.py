@@ -613,17 +613,9 @@ def load_config(path: str | Path) -> TrainConfig:
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    from tatar.textio import read_text
+    from tatar.textio import read_yaml
 
-    try:
-        raw = yaml.safe_load(read_text(path))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ValueError(f"{path}{where}: not valid YAML ({problem})") from None
-    except RecursionError:
-        raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
+    raw = read_yaml(path)
     r = _Reader(path)
     raw = r.mapping("", raw, TOP_KEYS)
     if "model" not in raw:
