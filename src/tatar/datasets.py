@@ -17,8 +17,6 @@ The shared data folder is ``$SHARED_DATA`` or ``<repository>/../shared/data``.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 from dataclasses import dataclass, field
@@ -107,25 +105,18 @@ class LoadedDataset:
 
 
 def _read_records(path: Path) -> list[dict]:
-    from tatar.textio import parse_json, read_text
+    from tatar.textio import parse_json, read_csv, read_text
 
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".json"):
         raise ValueError(
             f"{path}: unsupported label file type {suffix or '(none)'}; use .csv, .json or .jsonl"
         )
-    # utf-8-sig: spreadsheet exports and Windows editors start with a byte-order mark, which
-    # would otherwise become part of the first column's name (or break the JSON)
-    text = read_text(path)
+    # Both readers drop a leading byte-order mark (spreadsheet exports, Windows editors), which
+    # would otherwise become part of the first column's name or break the JSON.
     if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        try:
-            return list(reader)
-        except csv.Error as exc:  # a field over the size limit (an unclosed quote), ...
-            raise ValueError(
-                f"{path}: not a readable CSV after line {reader.line_num} ({exc}; often an "
-                'unclosed quote " that makes the rest of the file one field)'
-            ) from None
+        return read_csv(path)
+    text = read_text(path)
     if suffix == ".jsonl":
         return [
             parse_json(line, f"{path}:{lineno}")

@@ -1,13 +1,15 @@
 """Reading user-supplied text files with errors that name the file (and line) and the problem.
 
 `read_text` decodes UTF-8 (a leading byte-order mark, as spreadsheet and Windows editors write
-it, is dropped); `read_yaml` parses a config file; `parse_json` turns what `json.loads` raises on a user's file (bad syntax, a
+it, is dropped); `read_csv` and `read_yaml` parse a table and a config file; `parse_json` turns what `json.loads` raises on a user's file (bad syntax, a
 document nested so deeply that the decoder would overflow the stack) into a ValueError that
 starts with `where` (``file`` or ``file:line``).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -56,3 +58,15 @@ def read_yaml(path: str | Path) -> Any:
         raise ValueError(f"{path}{where}: not valid YAML ({problem})") from None
     except RecursionError:
         raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """The rows of a UTF-8 CSV file as dicts (`csv.DictReader`); a damaged file is a ValueError."""
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    try:
+        return list(reader)
+    except csv.Error as exc:  # a field over the size limit (an unclosed quote), ...
+        raise ValueError(
+            f"{path}: not a readable CSV after line {reader.line_num} ({exc}; often an "
+            'unclosed quote " that makes the rest of the file one field)'
+        ) from None
