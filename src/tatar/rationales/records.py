@@ -16,7 +16,7 @@ from typing import Any
 
 from tatar.prompts import check_task
 from tatar.scales import SCALE_0_100, Scale, scale_of
-from tatar.textio import parse_json
+from tatar.textio import parse_json, read_text
 
 
 @dataclass(frozen=True)
@@ -124,28 +124,21 @@ def load_items(
     root = Path(image_root) if image_root is not None else path.parent
     items: list[Item] = []
     seen: dict[str, int] = {}
-    with path.open("rb") as f:
-        for line_no, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
-            except UnicodeDecodeError as e:
-                raise ValueError(
-                    f"{path}:{line_no}: not UTF-8 text (byte 0x{raw[e.start : e.start + 1].hex()})"
-                ) from None
-            if not line.strip():
-                continue
-            rec = parse_json(line, f"{path}:{line_no}")
-            try:
-                item = _item(rec, line_no, root, need_rationale)
-            except ValueError as e:
-                raise ValueError(f"{path}:{line_no}: {e}") from None
-            if item.id in seen:
-                raise ValueError(
-                    f"{path}:{line_no}: duplicate id {item.id!r} (first on line {seen[item.id]});"
-                    " give the records distinct 'id' fields"
-                )
-            seen[item.id] = line_no
-            items.append(item)
+    for line_no, line in enumerate(read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        rec = parse_json(line, f"{path}:{line_no}")
+        try:
+            item = _item(rec, line_no, root, need_rationale)
+        except ValueError as e:
+            raise ValueError(f"{path}:{line_no}: {e}") from None
+        if item.id in seen:
+            raise ValueError(
+                f"{path}:{line_no}: duplicate id {item.id!r} (first on line {seen[item.id]});"
+                " give the records distinct 'id' fields"
+            )
+        seen[item.id] = line_no
+        items.append(item)
     if not items:
         raise ValueError(f"{path}: no records")
     return items
