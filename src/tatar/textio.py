@@ -1,9 +1,10 @@
 """Reading user-supplied text files with errors that name the file (and line) and the problem.
 
 `read_text` decodes UTF-8 (a leading byte-order mark, as spreadsheet and Windows editors write
-it, is dropped); `read_csv` and `read_yaml` parse a table and a config file; `parse_json` turns what `json.loads` raises on a user's file (bad syntax, a
-document nested so deeply that the decoder would overflow the stack) into a ValueError that
-starts with `where` (``file`` or ``file:line``).
+it, is dropped); `read_csv` and `read_yaml` parse a table and a config file (a key given twice
+in one YAML mapping is an error, not the last one silently winning); `parse_json` turns what
+`json.loads` raises on a user's file (bad syntax, a document nested so deeply that the decoder
+would overflow the stack) into a ValueError that starts with `where` (``file`` or ``file:line``).
 """
 
 from __future__ import annotations
@@ -45,12 +46,72 @@ def parse_json(text: str | bytes, where: str | Path, *, whole_file: bool = False
         raise ValueError(f"{where}: the JSON is nested too deeply") from None
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class DuplicateKeyError(ValueError):
+    """A YAML mapping gives one key twice (`line` counts from 1)."""
+
+    def __init__(self, key: Any, line: int, first_line: int):
+        super().__init__(f"{key!r} is given twice (first on line {first_line})")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+def _yaml_loader():
+    """A `yaml.SafeLoader` subclass that refuses a key given twice in one mapping.
+
+    PyYAML keeps the last value of a repeated key without a word; in a config that silently
+    drops a setting. Keys brought in by a merge (``<<: *base``) may still be overridden: only
+    the keys written in the mapping itself are compared.
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_document(self, node):
+            # Checked on the composed tree, before construction flattens merges into mappings.
+            seen_nodes: set[int] = set()
+            todo = [node]
+            while todo:
+                current = todo.pop()
+                if id(current) in seen_nodes:  # an alias of an anchored node
+                    continue
+                seen_nodes.add(id(current))
+                if isinstance(current, yaml.MappingNode):
+                    first: dict[Any, int] = {}
+                    for key_node, value_node in current.value:
+                        todo += [key_node, value_node]
+                        if key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
+                            continue
+                        key = self.construct_object(key_node)
+                        line = key_node.start_mark.line + 1
+                        try:
+                            if key in first:
+                                raise DuplicateKeyError(key, line, first[key])
+                            first[key] = line
+                        except TypeError:  # not hashable: construction says so
+                            pass
+                elif isinstance(current, yaml.SequenceNode):
+                    todo += current.value
+            return super().construct_document(node)
+
+    return Loader
+
+
 def read_yaml(path: str | Path) -> Any:
-    """`yaml.safe_load` of a UTF-8 file, its failures as one ValueError naming ``file:line``."""
+    """`yaml.safe_load` of a UTF-8 file, its failures as one ValueError naming ``file:line``.
+
+    A key given twice in one mapping is refused (``c.yaml:4: duplicate key 'lr' (first on line
+    2)``) instead of PyYAML's silent last-one-wins.
+    """
     import yaml
 
     try:
-        return yaml.safe_load(read_text(path))
+        return yaml.load(read_text(path), Loader=_yaml_loader())  # a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        raise ValueError(
+            f"{path}:{exc.line}: duplicate key {exc.key!r} (first on line {exc.first_line}); "
+            "give each key once"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

@@ -425,6 +425,36 @@ def test_rationales_config_that_is_not_yaml_is_one_line_with_file_and_line(tmp_p
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_yaml_key_given_twice_is_refused_with_file_line_and_key(tmp_path):
+    from tatar.rationales.cli import app as rationales_app
+    from tatar.textio import read_yaml
+    from tatar.train.config import load_config
+
+    # PyYAML kept the last value: the first `lr` (or the first `path`) was dropped silently.
+    (tmp_path / "c.yaml").write_text("model:\n  path: tiny\n  path: other\nrun_dir: r\n")
+    with pytest.raises(ValueError) as err:
+        load_config(tmp_path / "c.yaml")
+    assert str(err.value) == (
+        f"{tmp_path / 'c.yaml'}:3: duplicate key 'path' (first on line 2); give each key once"
+    )
+    (tmp_path / "f.yaml").write_text("a: 1\nb: [{x: 1, x: 2}]\n")
+    with pytest.raises(ValueError, match=r"f\.yaml:2: duplicate key 'x' \(first on line 2\)"):
+        read_yaml(tmp_path / "f.yaml")
+    # Keys brought in by a merge may still be overridden, as YAML means them to be.
+    (tmp_path / "m.yaml").write_text("base: &b {a: 1, c: 2}\nrun:\n  <<: *b\n  a: 3\n")
+    assert read_yaml(tmp_path / "m.yaml")["run"] == {"a": 3, "c": 2}
+
+    (tmp_path / "r.yaml").write_text("teacher:\n  model: m\nteacher:\n  model: n\n")
+    (tmp_path / "r.jsonl").write_text("")
+    args = ["generate", "-c", tmp_path / "r.yaml", "--in", tmp_path / "r.jsonl", "--out", tmp_path]
+    result = runner.invoke(rationales_app, [str(a) for a in args])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {tmp_path / 'r.yaml'}:3: duplicate key 'teacher' (first on line 1); "
+        "give each key once\n"
+    )
+
+
 # --------------------------------------------------------------------- label files and configs
 
 
