@@ -347,11 +347,31 @@ def parse_json_text(text: str | bytes, src: str) -> Any:
     ValueError naming `src`: bad syntax, bad encoding, and nesting deep enough to overflow
     the parser's stack."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{src}: not valid JSON ({exc})") from None
+    except _DuplicateKey as exc:
+        # json keeps the last of a repeated key: a second "lesion_circles" added by hand
+        # would silently drop the first one's circles.
+        raise ValueError(
+            f"{src}: the key {exc.args[0]!r} is given twice in one object (only the last "
+            "would count); give each key once"
+        ) from None
     except RecursionError:
         raise ValueError(f"{src}: the JSON is nested too deeply") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 def _radius_field(data: dict, key: str, src: str, side: int) -> float | None:
@@ -409,6 +429,11 @@ def annotation_from_dict(data: Any, base_dir: Path | None = None, source: str = 
         mask_path = str(roi_data["mask"])
         full = Path(mask_path) if base_dir is None else base_dir / mask_path
         roi = Roi(mask=read_mask(full), mask_path=mask_path)
+        if roi.mask.shape != (height, width):
+            raise ValueError(
+                f"{src}: the ROI mask {full} is {roi.mask.shape[1]}x{roi.mask.shape[0]} but "
+                f"image_size is {width}x{height}"
+            )
     else:
         polygons = roi_data.get("polygons")
         if not isinstance(polygons, list) or not polygons:
@@ -541,6 +566,7 @@ def validate_annotation(
             raise ValueError(
                 f"{where}: with complement=true a normal circle must lie inside the ROI"
             )
+    _check_no_circle_on_the_other_class(named, src)
     if not ann.target_circles:
         need = "normal_circles (complement=true)" if ann.complement else "lesion_circles"
         raise ValueError(f"{src}: at least one circle is needed in {need}")
@@ -550,6 +576,28 @@ def validate_annotation(
             "there is nothing to learn the negative class from"
         )
     return roi
+
+
+def _check_no_circle_on_the_other_class(named: list[tuple[str, str, Circle]], src: str) -> None:
+    """Refuse a lesion and a normal circle where one's centre lies in the other: the same
+    tissue marked both ways (the training labels and the post-processing would contradict each
+    other, and whichever is drawn last would win silently). Circles that only touch at their
+    edges are allowed."""
+    counts: dict[str, int] = {}
+    labelled = []
+    for key, prefix, c in named:
+        n = counts.get(prefix + key, 0)
+        counts[prefix + key] = n + 1
+        labelled.append((key, f"{prefix}{key}[{n}] (x={c.x:g}, y={c.y:g}, r={c.r:g})", c))
+    lesions = [(name, c) for key, name, c in labelled if key == "lesion_circles"]
+    normals = [(name, c) for key, name, c in labelled if key == "normal_circles"]
+    for lname, lc in lesions:
+        for nname, nc in normals:
+            if math.hypot(lc.x - nc.x, lc.y - nc.y) < max(lc.r, nc.r):
+                raise ValueError(
+                    f"{src}: {nname} lies on {lname}: the same tissue is marked normal and "
+                    "lesion; move or delete one of them"
+                )
 
 
 def load_annotation(path: str | os.PathLike, image_shape: tuple[int, ...] | None = None):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,6 +236,60 @@ def test_all_255_mask_says_there_is_no_normal_tissue(files, tmp_path):
         ["simulate-annotation", str(files / "img.png"), "--gt", str(full), "-o", "a.json"],
     )
     one_line_error(result, "covers the whole image")
+
+
+def test_annotation_json_giving_a_key_twice_is_refused(files, tmp_path):
+    # Added by hand: a second "lesion_circles" list; json kept only the last one, silently.
+    text = json.dumps(good())[:-1] + ', "lesion_circles": [{"x": 30, "y": 30, "r": 5}]}'
+    path = tmp_path / "a.json"
+    path.write_text(text)
+    with pytest.raises(ValueError) as info:
+        load_annotation(path)
+    assert str(info.value) == (
+        f"{path}: the key 'lesion_circles' is given twice in one object (only the last would "
+        "count); give each key once"
+    )
+    labelme = _labelme(tmp_path)
+    Path(labelme).write_text(Path(labelme).read_text()[:-1] + ', "imageHeight": 50}')
+    result = cli.invoke(app, ["import-labelme", labelme, "-o", str(tmp_path / "o.json")])
+    one_line_error(result, "lm.json", "'imageHeight' is given twice")
+
+
+def test_roi_mask_of_another_size_names_the_annotation_and_the_mask(tmp_path):
+    write_png(tmp_path / "roi.png", np.ones((50, 60), bool))
+    data = dict(good(), roi={"mask": "roi.png"})
+    (tmp_path / "a.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError) as info:
+        load_annotation(tmp_path / "a.json")
+    # It said only "ROI mask is 60x50, image is 100x100", naming neither file.
+    assert str(info.value) == (
+        f"{tmp_path / 'a.json'}: the ROI mask {tmp_path / 'roi.png'} is 60x50 but image_size "
+        "is 100x100"
+    )
+
+
+@pytest.mark.parametrize("in_a_round", [False, True])
+def test_a_normal_circle_on_a_lesion_circle_is_refused(tmp_path, in_a_round):
+    data = good()
+    on_it = {"x": 52, "y": 50, "r": 4}  # its centre inside lesion_circles[0] (50, 50, r 10)
+    if in_a_round:
+        data["rounds"] = [{"lesion_circles": [], "normal_circles": [on_it]}]
+        name = "rounds[0].normal_circles[0]"
+    else:
+        data["normal_circles"].append(on_it)
+        name = "normal_circles[1]"
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError) as info:
+        load_annotation(path, (100, 100, 3))
+    assert str(info.value) == (
+        f"{path}: {name} (x=52, y=50, r=4) lies on lesion_circles[0] (x=50, y=50, r=10): the "
+        "same tissue is marked normal and lesion; move or delete one of them"
+    )
+    # Two circles that only touch at their edges stay allowed.
+    data = dict(good(), normal_circles=[{"x": 50, "y": 64, "r": 5}, {"x": 90, "y": 90, "r": 5}])
+    path.write_text(json.dumps(data))
+    load_annotation(path, (100, 100, 3))
 
 
 def test_good_annotation_still_loads(tmp_path):
