@@ -246,6 +246,10 @@ def simulate_cmd(
     check_output_file(out)
     img = read_image(image)
     mask = read_mask(gt, img.shape[:2])
+    if not mask.any():
+        raise ValueError(
+            f"{gt}: the ground-truth mask is empty (every pixel 0): nothing to annotate"
+        )
     if max(img.shape[:2]) > MAX_SIDE:
         typer.echo(
             f"{image.name} is {img.shape[1]}x{img.shape[0]}: annotating a copy scaled to "

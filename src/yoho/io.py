@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "read_image",
+    "decode_rgb",
     "read_mask",
     "read_probability",
     "write_png",
@@ -44,18 +45,42 @@ def _check_file(path: Path, what: str) -> Path:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file (any format OpenCV reads, or DICOM) as RGB uint8 of shape (H, W, 3).
 
-    Grey images are expanded to three channels and an alpha channel is dropped.
+    Grey images are expanded to three channels and an alpha channel is dropped. An image of
+    more than 8 bits (a 16-bit PNG or TIFF) is scaled from its range to 0–255, as a DICOM
+    image is: medical software often stores 10- or 12-bit values in 16 bits, which a plain
+    conversion (the top 8 bits) turned into an almost black picture.
     """
     path = _check_file(Path(path), "image")
     data = np.fromfile(str(path), dtype=np.uint8)
     if data.size >= 132 and data[128:132].tobytes() == b"DICM":
         return _read_dicom(path)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    image = decode_rgb(data)
     if image is None:
         raise ValueError(f"{path}: not a readable image (unknown format or corrupt file)")
     if image.shape[0] < 8 or image.shape[1] < 8:
         raise ValueError(f"{path}: image is too small ({image.shape[1]}x{image.shape[0]})")
+    return image
+
+
+def decode_rgb(data: np.ndarray | bytes) -> np.ndarray | None:
+    """Encoded image bytes as RGB uint8 (H, W, 3), or None when OpenCV cannot decode them.
+
+    More than 8 bits are scaled from the image's range to 0–255 (see `read_image`); the web
+    tool decodes uploads with this too, so both see the same pixels for one file.
+    """
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if image is None:
+        return None
+    if image.dtype != np.uint8:
+        image = _range_to_uint8(image)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _range_to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """Pixels of any depth scaled from their range (min to max) to 0–255 (uint8)."""
+    pixels = pixels.astype(np.float64)
+    lo, hi = float(pixels.min()), float(pixels.max())
+    return np.round((pixels - lo) / max(hi - lo, 1e-9) * 255).astype(np.uint8)
 
 
 def _read_dicom(path: Path) -> np.ndarray:
@@ -80,9 +105,7 @@ def _read_dicom(path: Path) -> np.ndarray:
     if pixels.ndim == 3 and photometric.startswith("YBR"):
         pixels = convert_color_space(pixels, photometric, "RGB")
     if pixels.dtype != np.uint8:
-        pixels = pixels.astype(np.float64)
-        lo, hi = float(pixels.min()), float(pixels.max())
-        pixels = np.round((pixels - lo) / max(hi - lo, 1e-9) * 255).astype(np.uint8)
+        pixels = _range_to_uint8(pixels)
     if pixels.ndim == 2:
         if photometric == "MONOCHROME1":
             pixels = 255 - pixels
@@ -101,12 +124,26 @@ def read_mask(
 
     JPEG masks (Kvasir-SEG ships them) have ringing around 0/255; the threshold absorbs it.
     `shape` (H, W), when given, must match the mask, otherwise a ValueError names both sizes.
+    A 16-bit mask is read as 0–255 (values up to 255 as they are: a label map saved in 16
+    bits). A mask with values but none above `threshold` (a 0/1 label map read with the
+    default 127) is a ValueError saying so, not an empty mask.
     """
     path = _check_file(Path(path), "mask")
     data = np.fromfile(str(path), dtype=np.uint8)
-    mask = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     if mask is None:
         raise ValueError(f"{path}: not a readable mask image")
+    if mask.dtype != np.uint8:
+        top = float(mask.max())
+        mask = mask if top <= 255 else np.round(mask.astype(np.float64) / (65535 / 255))
+        mask = np.clip(mask, 0, 255).astype(np.uint8)
+    top = int(mask.max())
+    if 0 < top <= threshold:
+        raise ValueError(
+            f"{path}: no pixel of the mask is above {threshold} (its largest value is {top}: a "
+            "label map of small numbers?); save the lesion as 255, or give --mask-threshold 0 "
+            "where the command has it"
+        )
     if shape is not None and tuple(mask.shape[:2]) != tuple(shape[:2]):
         raise ValueError(
             f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but the image is "

@@ -8,6 +8,7 @@ import copy
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -290,6 +291,52 @@ def test_a_normal_circle_on_a_lesion_circle_is_refused(tmp_path, in_a_round):
     data = dict(good(), normal_circles=[{"x": 50, "y": 64, "r": 5}, {"x": 90, "y": 90, "r": 5}])
     path.write_text(json.dumps(data))
     load_annotation(path, (100, 100, 3))
+
+
+def test_a_16_bit_image_is_scaled_from_its_range_not_cut_to_its_top_8_bits(tmp_path):
+    image, _ = synthetic_endoscopy(size=96, seed=8)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.uint16)
+    # 12-bit values in a 16-bit PNG, as medical software writes them: read as 0-15 before.
+    cv2.imwrite(str(tmp_path / "g12.png"), grey * 16)
+    cv2.imwrite(str(tmp_path / "rgb12.png"), image[:, :, ::-1].astype(np.uint16) * 16)
+    for name in ("g12.png", "rgb12.png"):
+        read = read_image(tmp_path / name)
+        assert read.dtype == np.uint8 and read.shape == (96, 96, 3)
+        assert read.min() == 0 and read.max() == 255
+    grey_read = read_image(tmp_path / "g12.png")[:, :, 0].astype(int)
+    expected = (grey - grey.min()) * 255 / (grey.max() - grey.min())
+    assert np.abs(grey_read - expected).max() <= 1
+    # The web tool decodes an upload of the same file to the same pixels.
+    from yoho.web.images import decode_image
+
+    upload = decode_image((tmp_path / "g12.png").read_bytes(), 10**6)
+    assert np.array_equal(upload, read_image(tmp_path / "g12.png"))
+
+
+def test_a_mask_with_values_but_none_above_the_threshold_is_named(files, tmp_path):
+    _, truth = synthetic_endoscopy(size=96, seed=8)
+    cv2.imwrite(str(tmp_path / "labels.png"), truth.astype(np.uint8))  # a 0/1 label map
+    cv2.imwrite(str(tmp_path / "labels16.png"), truth.astype(np.uint16))
+    cv2.imwrite(str(tmp_path / "full16.png"), truth.astype(np.uint16) * 65535)
+    for name in ("labels.png", "labels16.png"):
+        # It read as an empty mask ("the ground-truth mask is empty", no file named).
+        with pytest.raises(ValueError) as info:
+            read_mask(tmp_path / name)
+        assert str(info.value).startswith(
+            f"{tmp_path / name}: no pixel of the mask is above 127 (its largest value is 1"
+        )
+        assert np.array_equal(read_mask(tmp_path / name, threshold=0), truth)
+    assert np.array_equal(read_mask(tmp_path / "full16.png"), truth)
+    image = str(files / "img.png")
+    result = cli.invoke(
+        app, ["simulate-annotation", image, "--gt", str(tmp_path / "labels.png"), "-o", "a.json"]
+    )
+    one_line_error(result, "labels.png: no pixel of the mask is above 127", "--mask-threshold 0")
+    write_png(tmp_path / "black.png", np.zeros((96, 96), bool))
+    result = cli.invoke(
+        app, ["simulate-annotation", image, "--gt", str(tmp_path / "black.png"), "-o", "a.json"]
+    )
+    one_line_error(result, "black.png: the ground-truth mask is empty (every pixel 0)")
 
 
 def test_good_annotation_still_loads(tmp_path):

@@ -14,10 +14,10 @@ import os
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from yoho.io import decode_rgb
 from yoho.web.errors import BadRequest, TooLarge, UnsupportedMedia
 
 __all__ = ["FORMATS", "IMAGE_SUFFIXES", "decode_image", "pixel_id", "list_data_images"]
@@ -53,12 +53,12 @@ def decode_image(data: bytes, max_pixels: int, name: str = "upload") -> np.ndarr
         )
     if min(width, height) < MIN_SIDE:
         raise BadRequest(f"{name}: image is too small ({width}x{height})")
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    decoded = decode_rgb(data)
     if decoded is None:
         raise UnsupportedMedia(f"{name}: the {fmt} file is corrupt (it cannot be decoded)")
     if decoded.shape[0] * decoded.shape[1] > max_pixels:  # header lied about the size
         raise TooLarge(f"{name}: decoded image is above the limit of {max_pixels:,} pixels")
-    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    return decoded
 
 
 def pixel_id(image: np.ndarray) -> str:
