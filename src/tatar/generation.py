@@ -100,9 +100,18 @@ class Backend(Protocol):
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """An RGB PIL image, or a ValueError naming the file when it cannot be read."""
+    """An RGB PIL image, or a ValueError naming the file when it cannot be read.
+
+    A 16-bit greyscale image (PIL mode ``I;16``/``I``) is mapped to 8 bits as a viewer shows it
+    (value / 257); PIL's own ``convert("RGB")`` clips every value above 255 to white.
+    """
     try:
         with Image.open(path) as im:
+            if im.mode.startswith("I"):
+                import numpy as np
+
+                values = np.clip(np.asarray(im, dtype=np.float64), 0, 65535)
+                return Image.fromarray(np.round(values / 257).astype(np.uint8)).convert("RGB")
             return im.convert("RGB")
     except FileNotFoundError:
         raise

@@ -185,6 +185,18 @@ def test_eval_image_the_processor_refuses_fails_alone_not_its_batch(tmp_path):
     assert "aspect ratio" in res.unreadable[0]
 
 
+def test_a_16_bit_grey_image_is_read_as_a_viewer_shows_it_not_clipped_to_white(tmp_path):
+    from tatar.generation import load_image
+
+    values = (np.arange(400).reshape(20, 20) * 160).astype(np.uint16)  # 0 .. 63840
+    Image.fromarray(values).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode == "I;16"
+    rgb = np.asarray(load_image(tmp_path / "g16.png"))
+    # PIL's convert("RGB") made 99 % of this image white (every value above 255).
+    assert rgb.shape == (20, 20, 3) and (rgb == 255).mean() < 0.01
+    assert np.abs(rgb[:, :, 0].astype(int) - np.round(values / 257)).max() == 0
+
+
 def test_cli_eval_reports_unreadable_images_and_finishes(tmp_path, tiny_model_dir):
     labels = make_labels(tmp_path, n=3)
     (tmp_path / "img1.png").write_bytes(b"not an image")
