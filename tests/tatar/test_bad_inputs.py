@@ -185,6 +185,29 @@ def test_eval_image_the_processor_refuses_fails_alone_not_its_batch(tmp_path):
     assert "aspect ratio" in res.unreadable[0]
 
 
+def test_score_collection_of_a_folder_without_images_says_which_extensions(
+    tmp_path, tiny_model_dir
+):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("x")
+    (tmp_path / "notes" / "scan.heic").write_bytes(b"x")
+    for folder in ("empty", "notes"):
+        code, stdout, stderr = cli(
+            "score-collection",
+            tmp_path / folder,
+            "--model",
+            tiny_model_dir,
+            "--out",
+            tmp_path / "o",
+        )
+        assert code == 2 and stderr == (
+            f"error: {tmp_path / folder}: no images found (extensions: .bmp, .gif, .jpeg, .jpg, "
+            ".png, .tif, .tiff, .webp)\n"
+        )
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_16_bit_grey_image_is_read_as_a_viewer_shows_it_not_clipped_to_white(tmp_path):
     from tatar.generation import load_image
 
