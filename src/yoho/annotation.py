@@ -579,20 +579,22 @@ def validate_annotation(
 
 
 def _check_no_circle_on_the_other_class(named: list[tuple[str, str, Circle]], src: str) -> None:
-    """Refuse a lesion and a normal circle where one's centre lies in the other: the same
-    tissue marked both ways (the training labels and the post-processing would contradict each
-    other, and whichever is drawn last would win silently). Circles that only touch at their
-    edges are allowed."""
+    """Refuse a lesion and a normal circle of the same set of clicks (the first annotation, or
+    one correction round) where one's centre lies in the other: the same tissue marked both
+    ways at once (the training labels and the post-processing would contradict each other, and
+    whichever is drawn last would win silently). Circles that only touch at their edges are
+    allowed, and so is a round's circle on an earlier round's circle of the other class: that
+    is a correction of the earlier click."""
     counts: dict[str, int] = {}
     labelled = []
     for key, prefix, c in named:
         n = counts.get(prefix + key, 0)
         counts[prefix + key] = n + 1
-        labelled.append((key, f"{prefix}{key}[{n}] (x={c.x:g}, y={c.y:g}, r={c.r:g})", c))
-    lesions = [(name, c) for key, name, c in labelled if key == "lesion_circles"]
-    normals = [(name, c) for key, name, c in labelled if key == "normal_circles"]
-    for lname, lc in lesions:
-        for nname, nc in normals:
+        labelled.append((key, prefix, f"{prefix}{key}[{n}] (x={c.x:g}, y={c.y:g}, r={c.r:g})", c))
+    for lkey, lset, lname, lc in labelled:
+        for nkey, nset, nname, nc in labelled:
+            if lkey != "lesion_circles" or nkey != "normal_circles" or lset != nset:
+                continue
             if math.hypot(lc.x - nc.x, lc.y - nc.y) < max(lc.r, nc.r):
                 raise ValueError(
                     f"{src}: {nname} lies on {lname}: the same tissue is marked normal and "

@@ -273,8 +273,9 @@ def test_roi_mask_of_another_size_names_the_annotation_and_the_mask(tmp_path):
 def test_a_normal_circle_on_a_lesion_circle_is_refused(tmp_path, in_a_round):
     data = good()
     on_it = {"x": 52, "y": 50, "r": 4}  # its centre inside lesion_circles[0] (50, 50, r 10)
-    if in_a_round:
-        data["rounds"] = [{"lesion_circles": [], "normal_circles": [on_it]}]
+    if in_a_round:  # the two circles clicked in the same correction round
+        lesion = {"x": 50, "y": 50, "r": 10}
+        data["rounds"] = [{"lesion_circles": [lesion], "normal_circles": [on_it]}]
         name = "rounds[0].normal_circles[0]"
     else:
         data["normal_circles"].append(on_it)
@@ -283,10 +284,15 @@ def test_a_normal_circle_on_a_lesion_circle_is_refused(tmp_path, in_a_round):
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError) as info:
         load_annotation(path, (100, 100, 3))
+    lesion_name = "rounds[0].lesion_circles[0]" if in_a_round else "lesion_circles[0]"
     assert str(info.value) == (
-        f"{path}: {name} (x=52, y=50, r=4) lies on lesion_circles[0] (x=50, y=50, r=10): the "
+        f"{path}: {name} (x=52, y=50, r=4) lies on {lesion_name} (x=50, y=50, r=10): the "
         "same tissue is marked normal and lesion; move or delete one of them"
     )
+    # A round's normal circle on a lesion circle of the first clicks is a correction: allowed.
+    data = dict(good(), rounds=[{"lesion_circles": [], "normal_circles": [on_it]}])
+    path.write_text(json.dumps(data))
+    load_annotation(path, (100, 100, 3))
     # Two circles that only touch at their edges stay allowed.
     data = dict(good(), normal_circles=[{"x": 50, "y": 64, "r": 5}, {"x": 90, "y": 90, "r": 5}])
     path.write_text(json.dumps(data))
