@@ -11,7 +11,7 @@ makes the random walker's problem and GrabCut's larger). Each round's time is sp
 training and prediction (the map, the walker, GrabCut). Results:
 bench/results/yoho_refine_speed.json (a non-default protocol: yoho_refine_speed_m<margin>_k<k>.json).
 
-    python bench/yoho_refine_speed.py [--profile cpu_fused] [--rounds 5] [--threads 2]
+    python bench/yoho_refine_speed.py [--profile cpu_guided] [--rounds 5] [--threads 2]
         [--margin 0.15] [--lesion-circles 3]
 """
 
@@ -46,7 +46,7 @@ def _images() -> list[tuple[str, object, object]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="cpu_fused")
+    parser.add_argument("--profile", default="cpu_guided")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")

@@ -8,7 +8,7 @@ machine without CUDA it is timed over a few steps and the time per image is extr
 (marked as such, no Dice). Results: bench/results/yoho_speed.json (rewritten after every run,
 and a rerun skips the runs already there, made with the same profile settings, unless --fresh).
 
-    python bench/yoho_speed.py [--profiles tiny,cpu,cpu_tuned,cpu_calibrated,cpu_fused,paper] [--paper-steps 3] [--fresh]
+    python bench/yoho_speed.py [--profiles tiny,cpu,cpu_tuned,cpu_calibrated,cpu_fused,cpu_guided,paper] [--paper-steps 3] [--fresh]
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ def child(profile: str, image_path: str | None, paper_steps: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--profiles", default="tiny,cpu,cpu_tuned,cpu_calibrated,cpu_fused,paper")
+    parser.add_argument(
+        "--profiles", default="tiny,cpu,cpu_tuned,cpu_calibrated,cpu_fused,cpu_guided,paper"
+    )
     parser.add_argument("--paper-steps", type=int, default=3)
     parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
     parser.add_argument("--child", nargs=2, metavar=("PROFILE", "IMAGE"), help=argparse.SUPPRESS)

@@ -79,10 +79,11 @@ def grabcut(image: np.ndarray, ann: Annotation, iterations: int = 5) -> np.ndarr
     return (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
 
 
-def _walker_problem(image: np.ndarray, lesion: np.ndarray, normal: np.ndarray):
-    """The random walker's problem: (box, labels of the box or None, the box's image). Without
-    labels the answer needs no solver: the lesion seeds alone (`box` None), or the whole box as
-    lesion (`box` given: its unlabelled pixels see no normal seed)."""
+def _walker_problem(data: np.ndarray, lesion: np.ndarray, normal: np.ndarray):
+    """The random walker's problem: (box, labels of the box or None, the box's part of `data`,
+    the float image of `_walker_data`). Without labels the answer needs no solver: the lesion
+    seeds alone (`box` None), or the whole box as lesion (`box` given: its unlabelled pixels
+    see no normal seed)."""
     labels = np.zeros(lesion.shape, np.int32)
     labels[normal] = 2
     labels[lesion] = 1
@@ -100,7 +101,7 @@ def _walker_problem(image: np.ndarray, lesion: np.ndarray, normal: np.ndarray):
         return None, None, None
     if not (crop == 2).any():
         return box, None, None
-    return box, crop, image[box].astype(np.float64) / 255.0
+    return box, crop, data[box]
 
 
 def _solve_walker(data, crop, beta, tol, full_prob):
@@ -119,7 +120,7 @@ def random_walker(
 ) -> np.ndarray:
     """Random walker seeded by the circles (lesion) and normal circles + outside the ROI."""
     _, lesion, normal = _seeds(image, ann)
-    box, crop, data = _walker_problem(image, lesion, normal)
+    box, crop, data = _walker_problem(_walker_data(image), lesion, normal)
     out = lesion.copy()
     if box is not None:
         out[box] = True if crop is None else _solve_walker(data, crop, beta, tol, False) == 1
@@ -132,6 +133,8 @@ def random_walker_probability(
     beta: float = 130.0,
     tol: float = 1e-3,
     max_pixels: int | None = None,
+    guide: np.ndarray | None = None,
+    guide_weight: float = 0.0,
 ) -> np.ndarray:
     """The random walker's lesion probability (H, W) float32 in [0, 1]: 1 on the lesion seeds,
     0 on the normal ones, elsewhere the probability that a walk from the pixel reaches a
@@ -140,24 +143,48 @@ def random_walker_probability(
     max_pixels: larger images are solved on a copy scaled down to this many pixels (the
     solver's time grows faster than the pixel count: 5–10 s on a 1920 × 1072 frame here); the
     probability is scaled back and the full-size seeds are set again. None: full size.
+    guide, guide_weight: an (H, W) map in [0, 1] (YOHO's network map) given to the walker as
+    one more channel of the image, scaled by `guide_weight` (the RGB channels are in [0, 1]).
+    The walk is then hindered where the image's colour *or* the map changes: the map's edge
+    between what the network takes for lesion and for normal tissue stops the walk where the
+    image has no edge of its own. None or a weight of 0: the image alone.
     """
     _, lesion, normal = _seeds(image, ann)
+    if guide is not None and guide.shape != lesion.shape:
+        raise ValueError(f"the walker's guide is {guide.shape}, the image {lesion.shape}")
+    if guide_weight == 0:
+        guide = None
     h, w = lesion.shape
     size = scaled_size((h, w), max_pixels)
     if size is None:
-        return _walker_probability(image, lesion, normal, beta, tol)
+        return _walker_probability(_walker_data(image, guide, guide_weight), lesion, normal,
+                                   beta, tol)  # fmt: skip
     small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    if guide is not None:
+        guide = cv2.resize(guide.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     lesion_s = resize_mask(lesion, size)
     normal_s = resize_mask(normal, size) & ~lesion_s
-    prob = _walker_probability(small, lesion_s, normal_s, beta, tol)
+    prob = _walker_probability(_walker_data(small, guide, guide_weight), lesion_s, normal_s,
+                               beta, tol)  # fmt: skip
     out = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
     out[normal] = 0.0
     out[lesion] = 1.0
     return np.clip(out, 0, 1).astype(np.float32)
 
 
-def _walker_probability(image, lesion, normal, beta, tol) -> np.ndarray:
-    box, crop, data = _walker_problem(image, lesion, normal)
+def _walker_data(
+    image: np.ndarray, guide: np.ndarray | None = None, guide_weight: float = 0.0
+) -> np.ndarray:
+    """The walker's image: RGB in [0, 1], with `guide_weight` × `guide` as a fourth channel."""
+    data = image.astype(np.float64) / 255.0
+    if guide is None:
+        return data
+    extra = guide_weight * np.clip(guide, 0.0, 1.0).astype(np.float64)
+    return np.concatenate([data, extra[..., None]], axis=-1)
+
+
+def _walker_probability(data, lesion, normal, beta, tol) -> np.ndarray:
+    box, crop, data = _walker_problem(data, lesion, normal)
     out = lesion.astype(np.float32)
     if box is not None:
         out[box] = (

@@ -40,7 +40,7 @@ def segment(
     ----------
     image : (H, W, 3) uint8 RGB.
     annotation : the physician's input (validated against the image here).
-    profile : profile name (default `cpu_fused`; "paper", "cpu", "tiny", or a registered
+    profile : profile name (default `cpu_guided`; "paper", "cpu", "tiny", or a registered
         one) or a `Profile`.
     seed : makes the run reproducible (bit for bit on CPU).
     device : "cpu", "cuda", "mps" or None (best available).

@@ -53,6 +53,10 @@ class PostOptions:
     (0 = the network's map alone, as published). The walker follows the image's edges from the
     clicks; the network knows the lesion's colours and texture. walker_max_pixels: the walker
     of larger frames is solved on a copy scaled to this many pixels (None: full size).
+    walker_guide: weight of the network's map as a fourth channel of the image the walker
+    walks on (0: the image alone). The map's edge then stops the walk where the image has
+    none, so the walker's map carries the network's view; with `walker_share` = 1 the result
+    starts from that guided walker alone.
     """
 
     force_circles: bool = False
@@ -66,6 +70,7 @@ class PostOptions:
     grabcut_max_pixels: int | None = 500_000
     walker_share: float = 0.0
     walker_max_pixels: int | None = 500_000
+    walker_guide: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -231,13 +236,19 @@ def refine_mask(
     ann = ann.merged()
     if not 0.0 <= options.walker_share <= 1.0:
         raise ValueError(f"walker_share must lie in [0, 1], got {options.walker_share}")
+    if options.walker_guide < 0:
+        raise ValueError(f"walker_guide must be >= 0, got {options.walker_guide}")
     if options.walker_share > 0:
         if image is None or image.shape[:2] != ann.shape:
             raise ValueError("walker_share needs the original image of the annotation")
         from yoho.baselines import random_walker_probability  # baselines import this module
 
         share = options.walker_share
-        walker = random_walker_probability(image, ann, max_pixels=options.walker_max_pixels)
+        walker = random_walker_probability(
+            image, ann, max_pixels=options.walker_max_pixels,
+            guide=lesion_prob if options.walker_guide > 0 else None,
+            guide_weight=options.walker_guide,
+        )  # fmt: skip
         lesion_prob = ((1.0 - share) * lesion_prob + share * walker).astype(np.float32)
     mask = lesion_prob > threshold
     roi = ann.roi_mask()

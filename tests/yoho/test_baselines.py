@@ -189,3 +189,34 @@ def test_walker_probability_on_a_scaled_copy_keeps_the_seeds_and_the_answer():
     assert (small[circles_mask(ann.lesion_circles, gt.shape)] == 1).all()
     assert (small[~ann.roi_mask()] == 0).all()
     assert dice(small > 0.5, full > 0.5) > 0.95 and dice(small > 0.5, gt) > 0.85
+
+
+def test_the_walkers_guide_channel_stops_the_walk_at_the_maps_edge():
+    # An image without edges (faint noise): the plain walker's 0.5 line lies halfway between
+    # the two circles. A guide map with a step at x = 20 (what the network would call lesion
+    # on its left) stops the walk there, so the guided walker's lesion is the step's left side.
+    from yoho.baselines import random_walker_probability
+    from yoho.postprocess import PostOptions, refine_mask
+
+    rng = np.random.default_rng(0)
+    image = np.clip(120 + rng.normal(0, 2, (40, 60, 3)), 0, 255).astype(np.uint8)
+    frame = np.array([[0, 0], [59, 0], [59, 39], [0, 39]], float)
+    ann = Annotation(60, 40, Roi(polygons=[frame]), lesion_circles=[Circle(8, 20, 3)],
+                     normal_circles=[Circle(51, 20, 3)])  # fmt: skip
+    left = np.zeros((40, 60), bool)
+    left[:, :20] = True
+    guide = left.astype(np.float32)
+    plain = random_walker_probability(image, ann)
+    guided = random_walker_probability(image, ann, guide=guide, guide_weight=5.0)
+    assert abs(int((plain > 0.5).sum(axis=1).mean()) - 30) <= 3  # halfway between the circles
+    assert dice(guided > 0.5, left) > 0.98 and dice(plain > 0.5, left) < 0.85
+    np.testing.assert_array_equal(
+        random_walker_probability(image, ann, guide=guide, guide_weight=0.0), plain
+    )
+    # In the post-processing the guide is the network's own map: walker_guide switches it on.
+    mask = refine_mask(guide, ann, PostOptions(walker_share=1.0, walker_guide=5.0), image=image)
+    assert dice(mask, left) > 0.98
+    with pytest.raises(ValueError, match="walker_guide must be >= 0"):
+        refine_mask(guide, ann, PostOptions(walker_share=1.0, walker_guide=-1.0), image=image)
+    with pytest.raises(ValueError, match="the walker's guide is"):
+        random_walker_probability(image, ann, guide=guide[:, :30], guide_weight=5.0)

@@ -346,6 +346,22 @@ def test_the_walker_share_reaches_the_first_result_and_every_round(synthetic, sy
     assert not np.allclose(
         first.probability, random_walker_probability(image, synthetic_annotation)
     )
+    # `walker_guide`: the walker walks on the image and the network's calibrated map, in the
+    # first result and in a round (whose map is the refined network's).
+    guided = dataclasses.replace(post, walker_guide=10.0)
+    walker_guided = dataclasses.replace(tiny, post=guided)
+    as_is = dataclasses.replace(post, walker_share=0.0)  # the post-processing of a given map
+    first = segment(image, synthetic_annotation, walker_guided, keep_model=True)
+    walk = random_walker_probability(image, synthetic_annotation, guide=first.probability,
+                                     guide_weight=10.0)  # fmt: skip
+    np.testing.assert_array_equal(
+        first.mask, refine_mask(walk, synthetic_annotation, as_is, image=image)
+    )
+    assert not np.allclose(walk, random_walker_probability(image, synthetic_annotation))
+    again = refine(image, ann, first.model, walker_guided)
+    walk = random_walker_probability(image, ann, guide=again.probability, guide_weight=10.0)
+    round_as_is = dataclasses.replace(round_post, walker_share=0.0)
+    np.testing.assert_array_equal(again.mask, refine_mask(walk, ann, round_as_is, image=image))
 
 
 def test_focus_keeps_the_mask_away_from_the_last_clicks(synthetic_annotation):

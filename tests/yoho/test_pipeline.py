@@ -92,6 +92,11 @@ def test_profiles_registry():
     assert fused.total_steps == 75 and calibrated.total_steps == 100
     assert fused.model == calibrated.model and fused.phases == calibrated.phases
     assert fused.post.walker_share == 0.75 and calibrated.post.walker_share == 0.0
+    # Since then: the same network; the walker walks on the image and the network's map.
+    guided = get_profile(DEFAULT_PROFILE)
+    assert guided.name == "cpu_guided" and guided.total_steps == 75
+    assert guided.model == fused.model and guided.phases == fused.phases
+    assert guided.post == dataclasses.replace(fused.post, walker_share=1.0, walker_guide=10.0)
     custom = dataclasses.replace(get_profile("tiny"), name="tiny-test-copy")
     register_profile(custom)
     assert get_profile("tiny-test-copy") is custom

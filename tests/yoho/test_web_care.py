@@ -65,13 +65,14 @@ def _upload_annotated(client, seed=3):
 def test_profiles_offered_for_the_hardware_and_named_for_people(tmp_path):
     plain = WebSettings(results=tmp_path)
     cpu = offered_profiles(plain, "cpu")
-    assert [p["name"] for p in cpu] == ["cpu_fused"]
+    assert [p["name"] for p in cpu] == ["cpu_guided"]
     assert cpu[0]["label"] == "Fast (≈1 min, CPU)"
     gpu = [p["name"] for p in offered_profiles(plain, "cuda")]
-    assert gpu == ["cpu_fused", "paper"]
+    assert gpu == ["cpu_guided", "paper"]
     assert offered_profiles(plain, "cuda")[1]["label"] == "Published schedule (GPU)"
     expert = [p["name"] for p in offered_profiles(replace(plain, expert=True), "cpu")]
     assert {"cpu_fused", "cpu_calibrated", "paper", "cpu", "cpu_tuned", "tiny"} <= set(expert)
+    assert "cpu_guided" in expert
     # The profile the server was started with is always there, first.
     assert offered_profiles(replace(plain, profile="tiny"), "cpu")[0]["name"] == "tiny"
 

@@ -36,6 +36,9 @@ VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
     # tells what the network adds to the fusion.
     "fuse_random_walker": (replace(_FULL, walker_share=0.75), True, 0.5),
     "control_random_walker": (replace(_FULL, walker_share=1.0), True, 0.5),
+    # The walker on the image and the network's map (what `cpu_guided` does); the control
+    # above is the same walker on the image alone.
+    "guide_random_walker": (replace(_FULL, walker_share=1.0, walker_guide=10.0), True, 0.5),
     "control_flat_0.4": (_FULL, True, 0.5),
     "control_flat_0.6": (_FULL, True, 0.5),
     "full": (_FULL, True, 0.5),

@@ -1,9 +1,10 @@
 """What the web tool offers a clinician, and how it handles their patient images.
 
 - **Profiles for people.** The page offers only the profiles that make sense on the detected
-  hardware, named for what they mean to a clinician: "Fast (≈1 min, CPU)" (`cpu_fused`, the
+  hardware, named for what they mean to a clinician: "Fast (≈1 min, CPU)" (`cpu_guided`, the
   measured best on a CPU) everywhere, and "Published schedule (GPU)" (`paper`) only when a
-  CUDA GPU is used. The developer profiles (`cpu`, `cpu_tuned`, `cpu_calibrated`, `tiny`)
+  CUDA GPU is used. The developer profiles (`cpu`, `cpu_tuned`, `cpu_calibrated`, `cpu_fused`,
+  `tiny`)
   appear only with
   `yoho serve --expert`. The profile the server was started with is always offered. The API
   still accepts every known profile by name (scripts, tests).
@@ -40,15 +41,16 @@ __all__ = ["PROFILE_LABELS", "offered_profiles", "add_care_routes", "delete_imag
 
 NOTICE = "Research use only — not a medical device."
 PROFILE_LABELS = {
-    "cpu_fused": "Fast (≈1 min, CPU)",
+    "cpu_guided": "Fast (≈1 min, CPU)",
+    "cpu_fused": "Developer: cpu_fused (¼ network + ¾ walker, the previous default)",
     "cpu_calibrated": "Developer: cpu_calibrated (network map only, no walker)",
     "paper": "Published schedule (GPU)",
     "cpu": "Developer: cpu (uncalibrated network)",
     "cpu_tuned": "Developer: cpu_tuned (no calibration)",
     "tiny": "Developer: tiny (a few seconds; tests only, not a result)",
 }
-FOR_PEOPLE_CPU = ("cpu_fused",)
-FOR_PEOPLE_GPU = ("cpu_fused", "paper")
+FOR_PEOPLE_CPU = ("cpu_guided",)
+FOR_PEOPLE_GPU = ("cpu_guided", "paper")
 DELETE_WAIT_SECONDS = 30.0
 
 
