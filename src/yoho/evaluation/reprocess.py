@@ -20,6 +20,7 @@ from yoho.evaluation.store import ResultStore
 from yoho.io import read_image, read_mask, read_probability
 from yoho.metrics import all_metrics
 from yoho.postprocess import PostOptions, refine_mask
+from yoho.profiles import get_profile
 
 __all__ = ["VARIANTS", "reprocess"]
 
@@ -34,11 +35,19 @@ VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
     # ¼ network map + ¾ random-walker probability from the same clicks (what `cpu_fused` does),
     # and its control: the walker's probability alone through the same post-processing, which
     # tells what the network adds to the fusion.
-    "fuse_random_walker": (replace(_FULL, walker_share=0.75), True, 0.5),
+    "fuse_random_walker": (
+        replace(_FULL, walker_share=get_profile("cpu_fused").post.walker_share),
+        True,
+        0.5,
+    ),
     "control_random_walker": (replace(_FULL, walker_share=1.0), True, 0.5),
-    # The walker on the image and the network's map (what `cpu_guided` does); the control
-    # above is the same walker on the image alone.
-    "guide_random_walker": (replace(_FULL, walker_share=1.0, walker_guide=10.0), True, 0.5),
+    # The walker on the image and the network's map (what `cpu_guided` does, its weight
+    # taken from the profile); the control above is the same walker on the image alone.
+    "guide_random_walker": (
+        replace(_FULL, walker_share=1.0, walker_guide=get_profile("cpu_guided").post.walker_guide),
+        True,
+        0.5,
+    ),
     "control_flat_0.4": (_FULL, True, 0.5),
     "control_flat_0.6": (_FULL, True, 0.5),
     "full": (_FULL, True, 0.5),
