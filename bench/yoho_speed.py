@@ -8,7 +8,14 @@ machine without CUDA it is timed over a few steps and the time per image is extr
 (marked as such, no Dice). Results: bench/results/yoho_speed.json (rewritten after every run,
 and a rerun skips the runs already there, made with the same profile settings, unless --fresh).
 
-    python bench/yoho_speed.py [--profiles tiny,cpu,cpu_tuned,cpu_calibrated,cpu_fused,cpu_guided,paper] [--paper-steps 3] [--fresh]
+`--busy` measures the same runs while another CPU-heavy job runs beside them: a second process
+multiplying matrices on torch's default threads (every core, as an unrelated job would), started
+before each run and stopped after it. The timed run then uses the command line's runtime
+policy (idle OpenMP threads sleep, `yoho.threads.configure_cpu_runtime`), as a user sharing a
+machine runs `yoho`; the other job keeps torch's defaults. Those runs are stored as
+`<profile>+busy/<image>`; the issue's goal is at most twice the quiet time. `--images N` keeps the first N images.
+
+    python bench/yoho_speed.py [--profiles tiny,cpu,cpu_tuned,cpu_calibrated,cpu_fused,cpu_guided,paper] [--paper-steps 3] [--fresh] [--busy] [--images N]
 """
 
 from __future__ import annotations
@@ -96,10 +103,20 @@ def child(profile: str, image_path: str | None, paper_steps: int) -> dict:
         device=result.device,
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         torch_threads=torch.get_num_threads(),
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "torch default"),
         final_loss=float(np.mean(result.curve[-10:])),
         profile_hash=profile_hash(profile),
     )
     return out
+
+
+def busy_loop() -> None:
+    """Another CPU-heavy job: matrix products on torch's default threads until killed."""
+    import torch
+
+    a = torch.randn(1024, 1024)
+    while True:
+        a = (a @ a).clamp_(-1.0, 1.0)
 
 
 def main() -> int:
@@ -109,8 +126,13 @@ def main() -> int:
     )
     parser.add_argument("--paper-steps", type=int, default=3)
     parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
+    parser.add_argument("--busy", action="store_true", help="beside another CPU-heavy job")
+    parser.add_argument("--images", type=int, default=None, help="only the first N images")
+    parser.add_argument("--busy-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=2, metavar=("PROFILE", "IMAGE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.busy_child:
+        busy_loop()
     if args.child:
         profile, image = args.child
         print(json.dumps(child(profile, None if image == "-" else image, args.paper_steps)))
@@ -124,12 +146,12 @@ def main() -> int:
         "python": platform.python_version(),
     }
     for profile in args.profiles.split(","):
-        images = _images()
+        images = _images()[: args.images]
         if profile == "paper":
             images = images[:2]  # extrapolated timing: two images say enough
         current = profile_hash(profile)
         for name, path in images:
-            key = f"{profile}/{name}"
+            key = f"{profile}{'+busy' if args.busy else ''}/{name}"
             if key in runs and runs[key].get("profile_hash") == current:
                 print(f"{key}: done earlier ({runs[key]['seconds_per_image']:.1f} s)")
                 continue
@@ -137,7 +159,18 @@ def main() -> int:
                 print(f"{key}: the profile changed since the stored run; running it again")
             cmd = [sys.executable, __file__, "--child", profile, path or "-"]
             cmd += ["--paper-steps", str(args.paper_steps)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            other, env = None, None
+            if args.busy:
+                other = subprocess.Popen([sys.executable, __file__, "--busy-child"])
+                time.sleep(2.0)  # let it start working before the timed run does
+                # what `yoho.threads.configure_cpu_runtime` sets for the command line
+                env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "MKL_CBWR": "AUTO,STRICT"}
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            finally:
+                if other is not None:
+                    other.kill()
+                    other.wait()
             if proc.returncode:
                 print(proc.stderr[-2000:], file=sys.stderr)
                 return proc.returncode

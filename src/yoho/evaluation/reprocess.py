@@ -25,6 +25,7 @@ from yoho.profiles import get_profile
 __all__ = ["VARIANTS", "reprocess"]
 
 _FULL = PostOptions(force_circles=True, fill_holes=True, keep_seeded=True, grabcut_refine=True)
+_GUIDED = replace(get_profile("cpu_guided").post, calibrate=False)
 
 # name -> (post-processing, ROI clip, threshold); "full" is what `cpu_tuned` does. The two
 # "flat" controls replace the network's map by a constant: the same post-processing then
@@ -41,13 +42,11 @@ VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
         0.5,
     ),
     "control_random_walker": (replace(_FULL, walker_share=1.0), True, 0.5),
-    # The walker on the image and the network's map (what `cpu_guided` does, its weight
-    # taken from the profile); the control above is the same walker on the image alone.
-    "guide_random_walker": (
-        replace(_FULL, walker_share=1.0, walker_guide=get_profile("cpu_guided").post.walker_guide),
-        True,
-        0.5,
-    ),
+    # The walker on the image and the network's map through `cpu_guided`'s post-processing
+    # (its guide weight and GrabCut thresholds; the saved map is already calibrated), and its
+    # control: the same post-processing from the walker on the image alone.
+    "guide_random_walker": (_GUIDED, True, 0.5),
+    "guide_control_random_walker": (replace(_GUIDED, walker_guide=0.0), True, 0.5),
     "control_flat_0.4": (_FULL, True, 0.5),
     "control_flat_0.6": (_FULL, True, 0.5),
     "full": (_FULL, True, 0.5),
