@@ -11,8 +11,9 @@ and a rerun skips the runs already there, made with the same profile settings, u
 `--busy` measures the same runs while another CPU-heavy job runs beside them: a second process
 multiplying matrices on torch's default threads (every core, as an unrelated job would), started
 before each run and stopped after it. The timed run then uses the command line's runtime
-policy (idle OpenMP threads sleep, `yoho.threads.configure_cpu_runtime`), as a user sharing a
-machine runs `yoho`; the other job keeps torch's defaults. Those runs are stored as
+policy and thread count (idle OpenMP threads sleep, `yoho.threads.configure_cpu_runtime`; the
+cores the other job leaves free, `yoho.threads.default_threads`), as a user sharing a machine
+runs `yoho`; the other job keeps torch's defaults. Those runs are stored as
 `<profile>+busy/<image>`; the issue's goal is at most twice the quiet time. `--images N` keeps the first N images.
 
     python bench/yoho_speed.py [--profiles tiny,cpu,cpu_tuned,cpu_calibrated,cpu_fused,cpu_guided,paper] [--paper-steps 3] [--fresh] [--busy] [--images N]
@@ -56,10 +57,15 @@ def profile_hash(profile: str) -> str:
     return hashlib.sha256(settings.encode()).hexdigest()[:16]
 
 
-def child(profile: str, image_path: str | None, paper_steps: int) -> dict:
+def child(profile: str, image_path: str | None, paper_steps: int, cli_threads: bool) -> dict:
     """One run in this process; returns its figures (printed as JSON by main)."""
     import numpy as np
     import torch
+
+    if cli_threads:  # the command line's default, measured before the run starts
+        from yoho.threads import set_threads
+
+        set_threads()
 
     from yoho.io import read_image, read_mask
     from yoho.metrics import dice
@@ -129,13 +135,15 @@ def main() -> int:
     parser.add_argument("--busy", action="store_true", help="beside another CPU-heavy job")
     parser.add_argument("--images", type=int, default=None, help="only the first N images")
     parser.add_argument("--busy-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cli-threads", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=2, metavar=("PROFILE", "IMAGE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.busy_child:
         busy_loop()
     if args.child:
         profile, image = args.child
-        print(json.dumps(child(profile, None if image == "-" else image, args.paper_steps)))
+        image = None if image == "-" else image
+        print(json.dumps(child(profile, image, args.paper_steps, args.cli_threads)))
         return 0
 
     data = {} if args.fresh or not RESULTS.is_file() else json.loads(RESULTS.read_text())
@@ -158,7 +166,9 @@ def main() -> int:
             if key in runs:
                 print(f"{key}: the profile changed since the stored run; running it again")
             cmd = [sys.executable, __file__, "--child", profile, path or "-"]
-            cmd += ["--paper-steps", str(args.paper_steps)]
+            cmd += ["--paper-steps", str(args.paper_steps)] + (
+                ["--cli-threads"] if args.busy else []
+            )
             other, env = None, None
             if args.busy:
                 other = subprocess.Popen([sys.executable, __file__, "--busy-child"])

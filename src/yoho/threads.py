@@ -3,9 +3,12 @@
 torch starts one OpenMP thread per physical core and lets idle threads spin. Two such jobs on
 one machine fight for the same cores and each may run 5–15× slower than alone. Every YOHO
 command therefore sets the thread count (`--threads`, default: the cores this process may
-use, or `OMP_NUM_THREADS` when the user set it), and the command line asks OpenMP to let idle
-threads sleep (`OMP_WAIT_POLICY=PASSIVE`, unless the user chose a policy), so a busy machine
-slows a job by its share of the cores.
+use less the cores other processes keep busy right now, or `OMP_NUM_THREADS` when the user set
+it), and the command line asks OpenMP to let idle threads sleep (`OMP_WAIT_POLICY=PASSIVE`,
+unless the user chose a policy), so a busy machine slows a job by its share of the cores.
+Leaving the other job's cores alone matters on small machines: beside another job spinning
+on both of 2 cores, a 2-thread `cpu_guided` run took 2.2× its time alone, a 1-thread run 1.9×
+(bench/yoho_speed.py --busy; OpenMP's barriers wait for threads the other job has descheduled).
 
 Parallel reductions add in an order that depends on the thread count, so two thread counts
 give networks that differ in the last bits and, after a hundred steps, in their masks. The
@@ -22,10 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import warnings
 
 __all__ = [
     "available_cores",
+    "busy_cores_of_others",
     "default_threads",
     "set_threads",
     "configure_cpu_runtime",
@@ -41,12 +46,51 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def busy_cores_of_others(interval: float = 0.3) -> float:
+    """How many of this process's cores other processes keep busy, measured over `interval` s.
+
+    The CPU time the machine spent on the cores of this process's affinity mask, less this
+    process's own, per second (psutil). 0.0 where it cannot be measured (no psutil, no
+    per-core times on this system).
+    """
+    try:
+        import psutil
+    except ImportError:
+        return 0.0
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = None
+    me = psutil.Process()
+
+    def busy() -> float:
+        per_cpu = psutil.cpu_times(percpu=True)
+        chosen = [per_cpu[i] for i in cpus if i < len(per_cpu)] if cpus else per_cpu
+        idle = sum(t.idle + getattr(t, "iowait", 0.0) for t in chosen)
+        return sum(sum(t) for t in chosen) - idle
+
+    def own() -> float:
+        t = me.cpu_times()
+        return t.user + t.system
+
+    try:
+        start, own_start, t0 = busy(), own(), time.perf_counter()
+        time.sleep(interval)
+        elapsed = time.perf_counter() - t0
+        others = (busy() - start) - (own() - own_start)
+    except (OSError, psutil.Error):
+        return 0.0
+    return max(0.0, others / max(elapsed, 1e-6))
+
+
 def default_threads() -> int:
-    """`OMP_NUM_THREADS` when set to a positive integer, else the available cores."""
+    """`OMP_NUM_THREADS` when set to a positive integer, else the available cores less those
+    other processes keep busy now (rounded, at least 1)."""
     value = os.environ.get("OMP_NUM_THREADS", "").strip()
     if value.isdigit() and int(value) > 0:
         return int(value)
-    return available_cores()
+    cores = available_cores()
+    return max(1, cores - int(busy_cores_of_others() + 0.5))
 
 
 def set_threads(threads: int | None = None) -> int:

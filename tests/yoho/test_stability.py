@@ -92,6 +92,41 @@ def test_default_threads_follow_omp_num_threads(monkeypatch):
             set_threads(bad)
 
 
+def test_default_threads_leave_the_cores_other_processes_keep_busy(monkeypatch):
+    import yoho.threads as threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "available_cores", lambda: 4)
+    for others, expected in ((0.0, 4), (0.4, 4), (1.6, 2), (3.9, 1), (7.0, 1)):
+        monkeypatch.setattr(threads, "busy_cores_of_others", lambda interval=0.3, o=others: o)
+        assert default_threads() == expected
+
+
+def test_busy_cores_count_another_process_and_not_this_one():
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from yoho.threads import busy_cores_of_others
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert busy_cores_of_others(0.5) >= 0.5  # one core spinning
+    finally:
+        spinner.kill()
+        spinner.wait()
+    stop = threading.Event()
+    worker = threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
+    worker.start()  # this process spinning is not another job
+    try:
+        assert busy_cores_of_others(0.5) < 0.5
+    finally:
+        stop.set()
+        worker.join()
+
+
 @pytest.mark.parametrize(
     "command", [["segment"], ["render-preview"], ["evaluate"], ["sweep"], ["serve"]]
 )
