@@ -59,12 +59,14 @@ def profile_hash(profile: str) -> str:
 
 def child(profile: str, image_path: str | None, paper_steps: int, cli_threads: bool) -> dict:
     """One run in this process; returns its figures (printed as JSON by main)."""
+    from yoho.threads import configure_cpu_runtime, set_threads
+
+    if cli_threads:  # the command line's runtime policy: before torch starts OpenMP
+        configure_cpu_runtime()
     import numpy as np
     import torch
 
-    if cli_threads:  # the command line's default, measured before the run starts
-        from yoho.threads import set_threads
-
+    if cli_threads:  # and its default thread count, measured before the run starts
         set_threads()
 
     from yoho.io import read_image, read_mask
@@ -169,14 +171,12 @@ def main() -> int:
             cmd += ["--paper-steps", str(args.paper_steps)] + (
                 ["--cli-threads"] if args.busy else []
             )
-            other, env = None, None
+            other = None
             if args.busy:
                 other = subprocess.Popen([sys.executable, __file__, "--busy-child"])
                 time.sleep(2.0)  # let it start working before the timed run does
-                # what `yoho.threads.configure_cpu_runtime` sets for the command line
-                env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "MKL_CBWR": "AUTO,STRICT"}
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                proc = subprocess.run(cmd, capture_output=True, text=True)
             finally:
                 if other is not None:
                     other.kill()
