@@ -106,9 +106,9 @@ class Roi:
         canvas = np.zeros((height, width), np.uint8)
         # Polygons are filled one by one (fillPoly on a list would XOR overlapping ones).
         for poly in self.polygons:
-            cv2.fillPoly(canvas, [np.round(poly).astype(np.int32)], 1)
+            canvas[_enclosed(poly, height, width)] = 1
         for hole in self.holes:
-            cv2.fillPoly(canvas, [np.round(hole).astype(np.int32)], 0)
+            canvas[_enclosed(hole, height, width)] = 0
         return canvas.astype(bool)
 
     def scaled(self, sx: float, sy: float) -> Roi:
@@ -126,6 +126,21 @@ class Roi:
             polygons=[(p + 0.5) * factor - 0.5 for p in self.polygons],
             holes=[(p + 0.5) * factor - 0.5 for p in self.holes],
         )
+
+
+def _enclosed(points: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Everything a drawn outline encloses, as a boolean mask, its outline included.
+
+    A hand-drawn lasso often crosses itself. OpenCV's `fillPoly` fills by the even-odd rule, so
+    the part inside such a loop (the middle of a star, the overlap of a figure eight) came out
+    empty, a hole the physician never drew. Filling the outer contour of the drawn shape
+    keeps all it encloses; for a simple polygon it is the same as `fillPoly`.
+    """
+    shape = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(shape, [np.round(points).astype(np.int32)], 1)
+    contours, _ = cv2.findContours(shape, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(shape, contours, -1, 1, thickness=cv2.FILLED)
+    return shape.astype(bool)
 
 
 @dataclass

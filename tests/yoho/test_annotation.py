@@ -70,6 +70,25 @@ def test_holes_are_subtracted():
     assert roi[30, 30] and not roi[50, 50] and not roi[5, 5]
 
 
+def test_a_lasso_that_crosses_itself_keeps_all_it_encloses():
+    # A five-pointed star drawn in one stroke crosses itself; the even-odd rule left its centre
+    # (and a figure eight's overlap) empty. The web tool's canvas fills it (nonzero rule).
+    angles = np.pi / 2 + np.arange(5) * 4 * np.pi / 5
+    star = np.stack([50 + 40 * np.cos(angles), 50 - 40 * np.sin(angles)], axis=1)
+    roi = Roi(polygons=[star]).rasterize(100, 100)
+    assert roi[50, 50] and roi[15, 50] and not roi[95, 5]
+    # A lasso drawn round twice: even-odd left the inner disc (crossed twice) empty.
+    t = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+    twice = np.concatenate([np.stack([50 + r * np.cos(t), 50 + r * np.sin(t)], 1) for r in (40, 30)])
+    roi = Roi(polygons=[twice]).rasterize(100, 100)
+    assert roi[50, 50] and roi[50, 85] and not roi[5, 5]
+    # A simple polygon is filled exactly as before, a hole drawn as a crossing loop is whole.
+    square = Roi(polygons=[SQUARE]).rasterize(100, 100)
+    assert square.sum() == 61 * 61
+    holed = Roi(polygons=[SQUARE], holes=[star * 0.3 + 35]).rasterize(100, 100)
+    assert not holed[50, 50] and holed[25, 25]
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -232,3 +232,46 @@ def test_refusals_show_in_the_status_line(browser, server, tmp_path):
     assert page.is_disabled("[data-testid=cancel]") and page.is_enabled("[data-testid=segment]")
     assert page.is_hidden("[data-testid=result-panel]")
     page.close()
+
+
+def test_a_roi_drawn_as_a_star_is_shaded_as_the_server_fills_it(browser, server):
+    # The editor filled the ROI even-odd, so the middle of a star (a lasso that crosses itself)
+    # looked left out; the server fills all the outline encloses, and the shading says so.
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.select_option("[data-testid=data-select]", "visit-1/small.png")
+    page.click("[data-testid=data-open]")
+    page.wait_for_function("() => document.getElementById('status').textContent.includes('Opened')")
+    angles = np.pi / 2 + np.arange(5) * 4 * np.pi / 5
+    star = [(48 + 40 * np.cos(a), 48 - 40 * np.sin(a)) for a in angles]
+    for x, y in star:
+        page.mouse.click(*_client_point(page, x, y))
+    page.keyboard.press("Enter")
+    assert len(_state(page)["polygons"]) == 1
+
+    def shading(x: float, y: float) -> float:
+        """The share of the ROI's blue tint at image point (x, y): 0 bare, 0.13 shaded."""
+        cx, cy = _client_point(page, x, y)
+        bare, shaded = page.evaluate(
+            """([cx, cy]) => {
+                const ed = window.yohoEditor, r = ed.canvas.getBoundingClientRect();
+                const dpr = window.devicePixelRatio || 1;
+                const at = () => ed.ctx.getImageData(Math.round((cx - r.left) * dpr),
+                                                     Math.round((cy - r.top) * dpr), 1, 1).data[2];
+                const polygons = ed.state.polygons;
+                ed.state.polygons = [];
+                ed.draw();
+                const bare = at();
+                ed.state.polygons = polygons;
+                ed.draw();
+                return [bare, at()];
+            }""",
+            [cx, cy],
+        )
+        return (shaded - bare) / max(255 - bare, 1)
+
+    centre, arm = shading(48, 48), shading(48, 14)
+    assert centre == pytest.approx(0.13, abs=0.03) and arm == pytest.approx(0.13, abs=0.03)
+    assert shading(5, 90) == pytest.approx(0, abs=0.02)
+    page.close()

@@ -592,15 +592,39 @@
         ctx.globalAlpha = 1;
       }
       const st = this.state;
-      // ROI: polygons minus holes, filled even-odd.
+      // ROI: the union of the polygons minus the holes, as the server rasterises it. Each outline
+      // is filled nonzero (a lasso that crosses itself keeps all it encloses) on a layer of its
+      // own, so overlapping polygons neither cancel nor darken; then the holes are cut out.
       if (st.polygons.length) {
-        ctx.beginPath();
-        for (const ring of [...st.polygons, ...st.holes]) {
-          ring.forEach((pt, i) => (i ? ctx.lineTo(X(pt[0]), Y(pt[1])) : ctx.moveTo(X(pt[0]), Y(pt[1]))));
-          ctx.closePath();
+        const trace = (c, rings) => {
+          c.beginPath();
+          for (const ring of rings) {
+            ring.forEach((pt, i) => (i ? c.lineTo(X(pt[0]), Y(pt[1])) : c.moveTo(X(pt[0]), Y(pt[1]))));
+            c.closePath();
+          }
+        };
+        const layer = this.roiLayer || (this.roiLayer = document.createElement("canvas"));
+        layer.width = this.canvas.width;
+        layer.height = this.canvas.height;
+        const lc = layer.getContext("2d");
+        lc.setTransform(dpr, 0, 0, dpr, 0, 0);
+        lc.fillStyle = "#000";
+        for (const ring of st.polygons) {
+          trace(lc, [ring]);
+          lc.fill("nonzero");
         }
-        ctx.fillStyle = COLOURS.roiFill;
-        ctx.fill("evenodd");
+        lc.globalCompositeOperation = "destination-out";
+        for (const ring of st.holes) {
+          trace(lc, [ring]);
+          lc.fill("nonzero");
+        }
+        lc.globalCompositeOperation = "source-in";
+        lc.fillStyle = COLOURS.roiFill;
+        lc.fillRect(0, 0, rect.width, rect.height);
+        ctx.setTransform(1, 0, 0, 1, 0, 0);
+        ctx.drawImage(layer, 0, 0);
+        ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+        trace(ctx, [...st.polygons, ...st.holes]);
         ctx.lineWidth = 2;
         ctx.strokeStyle = COLOURS.roi;
         ctx.setLineDash([]);
