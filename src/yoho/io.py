@@ -126,11 +126,16 @@ def read_mask(
     `shape` (H, W), when given, must match the mask, otherwise a ValueError names both sizes.
     A 16-bit mask is read as 0–255 (values up to 255 as they are: a label map saved in 16
     bits). A mask with values but none above `threshold` (a 0/1 label map read with the
-    default 127) is a ValueError saying so, not an empty mask.
+    default 127) is a ValueError saying so, not an empty mask. A mask drawn in the alpha
+    channel (a one-colour drawing on a transparent layer, as drawing tools export it: all
+    that is not transparent has one colour) is read from its alpha; the grey of its colour
+    read as empty, or as all lesion.
     """
     path = _check_file(Path(path), "mask")
     data = np.fromfile(str(path), dtype=np.uint8)
-    mask = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+    mask = _alpha_drawing(data)
+    if mask is None:
+        mask = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     if mask is None:
         raise ValueError(f"{path}: not a readable mask image")
     if mask.dtype != np.uint8:
@@ -150,6 +155,21 @@ def read_mask(
             f"{shape[1]}x{shape[0]}"
         )
     return mask > threshold
+
+
+def _alpha_drawing(data: np.ndarray) -> np.ndarray | None:
+    """The alpha channel of an encoded image whose alpha varies while every pixel that is not
+    fully transparent has one colour (a one-colour drawing on a transparent layer), else None."""
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 4:
+        return None
+    alpha = pixels[..., 3]
+    if alpha.min() == alpha.max():
+        return None
+    drawn = pixels[..., :3][alpha > 0]
+    if (drawn != drawn[0]).any():
+        return None
+    return np.ascontiguousarray(alpha)
 
 
 def read_probability(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray:

@@ -629,3 +629,27 @@ def test_evaluate_prints_plain_progress_lines_when_not_on_a_terminal(tmp_path):
     progress = [line for line in result.output.splitlines() if line.startswith("evaluate: ")]
     assert progress[0].startswith("evaluate: 1/2 (50%)") and "roi=" in progress[0]
     assert progress[-1].startswith("evaluate: 2/2 (100%)")
+
+
+def test_a_mask_drawn_in_the_alpha_channel_is_read_from_it(tmp_path):
+    _, truth = synthetic_endoscopy(size=96, seed=8)
+    alpha = truth.astype(np.uint8) * 255
+    # Black strokes on a transparent layer: the grey of the colour read as an empty mask.
+    cv2.imwrite(str(tmp_path / "black.png"), np.dstack([np.zeros((96, 96, 3), np.uint8), alpha]))
+    # A red drawing whose transparent pixels are stored black (the grey was 76: "no pixel above").
+    red = np.zeros((96, 96, 4), np.uint8)
+    red[truth] = (0, 0, 255, 255)
+    cv2.imwrite(str(tmp_path / "red.png"), red)
+    # White everywhere, transparent outside the lesion: the grey read as all lesion.
+    cv2.imwrite(str(tmp_path / "white.png"), np.dstack([np.full((96, 96, 3), 255, np.uint8), alpha]))
+    for name in ("black.png", "red.png", "white.png"):
+        assert np.array_equal(read_mask(tmp_path / name), truth), name
+    # An opaque black-and-white mask with an alpha channel is still read from its grey, and so
+    # is a white lesion on black whose outside is transparent (the drawn pixels have two colours).
+    opaque = np.dstack([np.repeat(alpha[..., None], 3, 2), np.full((96, 96), 255, np.uint8)])
+    cv2.imwrite(str(tmp_path / "opaque.png"), opaque)
+    padded = opaque.copy()
+    padded[:10, :, 3] = 0
+    cv2.imwrite(str(tmp_path / "padded.png"), padded)
+    for name in ("opaque.png", "padded.png"):
+        assert np.array_equal(read_mask(tmp_path / name), truth), name
