@@ -558,6 +558,8 @@ def _train(
             cfg = cfg.with_run_dir(run_dir)
         fields = parse_overrides(list(extra or []))
         if report_to is not None:
+            if "report_to" in fields:
+                raise ValueError("--report-to is given twice (once as --report_to); give it once")
             fields["report_to"] = report_to
         cfg = cfg.with_overrides(stage, fields)
         overrides = {"max_steps": max_steps} if max_steps else {}

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 from PIL import Image
 
 from tatar.prompts import build_messages, check_task
@@ -103,20 +104,44 @@ def load_image(path: str | Path) -> Image.Image:
     """An RGB PIL image, or a ValueError naming the file when it cannot be read.
 
     A 16-bit greyscale image (PIL mode ``I;16``/``I``) is mapped to 8 bits as a viewer shows it
-    (value / 257); PIL's own ``convert("RGB")`` clips every value above 255 to white.
+    (value / 257); PIL's own ``convert("RGB")`` clips every value above 255 to white. A
+    floating-point greyscale image (mode ``F``, a float TIFF) is read as 0–1 when its values
+    lie in [0, 1] (the float convention of scikit-image and OpenCV) and as 0–255 when they lie
+    in [0, 255]; other ranges, NaN or infinity are a ValueError (PIL cast them to bytes,
+    so a 0–1 image came out black).
     """
     try:
         with Image.open(path) as im:
             if im.mode.startswith("I"):
-                import numpy as np
-
                 values = np.clip(np.asarray(im, dtype=np.float64), 0, 65535)
                 return Image.fromarray(np.round(values / 257).astype(np.uint8)).convert("RGB")
+            if im.mode == "F":
+                return Image.fromarray(_float_to_uint8(np.asarray(im, np.float64))).convert("RGB")
             return im.convert("RGB")
     except FileNotFoundError:
         raise
+    except _FloatRange as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from None
     except Exception as exc:  # PIL raises several unrelated types for broken files
         raise ValueError(f"cannot read image {path}: {exc}") from exc
+
+
+class _FloatRange(ValueError):
+    """A floating-point image whose values are no picture we know how to show."""
+
+
+def _float_to_uint8(values: np.ndarray) -> np.ndarray:
+    if not np.isfinite(values).all():
+        raise _FloatRange("a floating-point image with NaN or infinite values")
+    lo, hi = float(values.min()), float(values.max())
+    if lo >= 0 and hi <= 1:
+        return np.round(values * 255).astype(np.uint8)
+    if lo >= 0 and hi <= 255:
+        return np.round(values).astype(np.uint8)
+    raise _FloatRange(
+        f"a floating-point image with values from {lo:g} to {hi:g}; TATAR reads floats in "
+        "0–1 or 0–255: save it as 8 or 16 bits"
+    )
 
 
 def processor_pixel_kwargs(

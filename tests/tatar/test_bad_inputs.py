@@ -695,3 +695,25 @@ def test_prepare_refuses_an_image_listed_twice(tmp_path):
     files = {f"labels/merge/{s}.csv": "image,score\na.jpg,5\n" for s in ("train", "test")}
     message = _prepare_error(tmp_path, "tad66k", files)
     assert message.startswith("labels/merge/test.csv:2: image images/a.jpg is listed a second")
+
+
+def test_a_float_tiff_is_read_from_its_range_not_cast_to_bytes(tmp_path):
+    from tatar.generation import load_image
+
+    ramp = (np.arange(400).reshape(20, 20) / 399).astype(np.float32)  # 0 .. 1
+    Image.fromarray(ramp).save(tmp_path / "unit.tif")
+    Image.fromarray(ramp * 255).save(tmp_path / "bytes.tif")
+    assert Image.open(tmp_path / "unit.tif").mode == "F"
+    for name in ("unit.tif", "bytes.tif"):
+        rgb = np.asarray(load_image(tmp_path / name))
+        # PIL's convert("RGB") cast 0-1 to 0/1: a black picture.
+        assert rgb.shape == (20, 20, 3), name
+        assert np.abs(rgb[:, :, 1].astype(int) - np.round(ramp * 255)).max() <= 1, name
+    Image.fromarray(ramp * 4000).save(tmp_path / "wide.tif")
+    ramp[3, 3] = np.nan
+    Image.fromarray(ramp).save(tmp_path / "nan.tif")
+    for name, problem in (("wide.tif", "values from 0 to 4000"), ("nan.tif", "NaN")):
+        with pytest.raises(ValueError) as info:
+            load_image(tmp_path / name)
+        assert str(info.value).startswith(f"cannot read image {tmp_path / name}: "), info.value
+        assert problem in str(info.value)

@@ -11,6 +11,7 @@ import random
 from email.utils import formatdate
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -432,6 +433,12 @@ def test_image_data_url_passes_web_formats_and_reencodes_others(tmp_path):
     small = image_data_url(png, max_pixels=300)
     with Image.open(io.BytesIO(base64.b64decode(small.split(",", 1)[1]))) as im:
         assert im.width * im.height <= 300 and abs(im.width / im.height - 4 / 3) < 0.15
+    # A float TIFF reaches the teacher as the 8-bit picture the scored model sees.
+    ramp = (np.arange(1200).reshape(30, 40) / 1199).astype(np.float32)
+    Image.fromarray(ramp).save(tmp_path / "f.tif")
+    url = image_data_url(tmp_path / "f.tif")
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
+        assert im.mode == "RGB" and np.asarray(im)[29, 39, 0] == 255
 
 
 def test_request_seed_is_stable_per_id():

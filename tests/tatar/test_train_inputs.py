@@ -219,6 +219,9 @@ def test_trl_style_overrides_reach_the_stage_and_are_checked(tmp_path):
         (["--learning_rat", "1"], "--learning_rat: not a field of trl.SFTConfig"),
         (["--output_dir", "x"], "--output_dir: set by TATAR"),
         (["stray"], "unexpected argument 'stray'"),
+        # Both were accepted and the last one trained.
+        (["--learning_rate", "1e-5", "--learning-rate=2e-5"], "--learning_rate is given twice"),
+        (["--report-to", "none", "--report_to", "tensorboard"], "--report-to is given twice"),
     ):
         line = _one_line_error(runner.invoke(app, ["sft", "--config", str(path), *args]))
         assert problem in line, line

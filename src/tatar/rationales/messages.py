@@ -34,6 +34,12 @@ def image_data_url(path: str | Path, max_pixels: int | None = None) -> str:
         if fmt in _WEB_FORMATS and not too_big:
             return f"data:{_WEB_FORMATS[fmt]};base64,{base64.b64encode(raw).decode('ascii')}"
         im.load()
+        if im.mode == "F" or im.mode.startswith("I"):
+            # 16-bit or float grey: the pixels the scored model sees (`load_image`), not a
+            # 16-bit or float PNG a teacher's API may refuse or read otherwise.
+            from tatar.generation import load_image
+
+            im = load_image(path)
         if too_big:
             s = math.sqrt(max_pixels / (im.width * im.height))
             size = (max(1, int(im.width * s)), max(1, int(im.height * s)))

@@ -484,7 +484,7 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
 
     ``--learning_rate 1e-5``, ``--learning_rate=1e-5`` and, for a true boolean, a bare ``--bf16``;
     values are read as YAML scalars (``false``, ``8``, ``[tensorboard]``). Dashes in a name are
-    accepted for underscores (``--learning-rate``).
+    accepted for underscores (``--learning-rate``). A field given twice is a ValueError.
     """
     out: dict[str, Any] = {}
     i = 0
@@ -504,6 +504,11 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(text) if text.strip() else text
         except yaml.YAMLError:
             value = text
+        if name in out:
+            # Silently keeping the last would train with a value the user may not have meant.
+            raise ValueError(
+                f"--{name} is given twice ({out[name]!r}, then {value!r}); give it once"
+            )
         out[name] = value
         i += 1
     return out
