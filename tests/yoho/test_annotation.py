@@ -79,7 +79,9 @@ def test_a_lasso_that_crosses_itself_keeps_all_it_encloses():
     assert roi[50, 50] and roi[15, 50] and not roi[95, 5]
     # A lasso drawn round twice: even-odd left the inner disc (crossed twice) empty.
     t = np.linspace(0, 2 * np.pi, 60, endpoint=False)
-    twice = np.concatenate([np.stack([50 + r * np.cos(t), 50 + r * np.sin(t)], 1) for r in (40, 30)])
+    twice = np.concatenate(
+        [np.stack([50 + r * np.cos(t), 50 + r * np.sin(t)], 1) for r in (40, 30)]
+    )
     roi = Roi(polygons=[twice]).rasterize(100, 100)
     assert roi[50, 50] and roi[50, 85] and not roi[5, 5]
     # A simple polygon is filled exactly as before, a hole drawn as a crossing loop is whole.

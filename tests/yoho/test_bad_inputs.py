@@ -641,7 +641,9 @@ def test_a_mask_drawn_in_the_alpha_channel_is_read_from_it(tmp_path):
     red[truth] = (0, 0, 255, 255)
     cv2.imwrite(str(tmp_path / "red.png"), red)
     # White everywhere, transparent outside the lesion: the grey read as all lesion.
-    cv2.imwrite(str(tmp_path / "white.png"), np.dstack([np.full((96, 96, 3), 255, np.uint8), alpha]))
+    cv2.imwrite(
+        str(tmp_path / "white.png"), np.dstack([np.full((96, 96, 3), 255, np.uint8), alpha])
+    )
     for name in ("black.png", "red.png", "white.png"):
         assert np.array_equal(read_mask(tmp_path / name), truth), name
     # An opaque black-and-white mask with an alpha channel is still read from its grey, and so
