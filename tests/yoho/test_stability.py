@@ -127,6 +127,27 @@ def test_busy_cores_count_another_process_and_not_this_one():
         worker.join()
 
 
+def test_the_web_tool_measures_each_jobs_threads_when_it_starts(monkeypatch, tmp_path):
+    # A server runs for days: the load it saw at start-up says little about the next job.
+    import types
+
+    import yoho.threads as threads
+    import yoho.web.segment_job as segment_job
+
+    measured = iter([2, 1])
+    monkeypatch.setattr(threads, "default_threads", lambda: next(measured))
+    sent = []
+    monkeypatch.setattr(segment_job, "run_in_child", lambda fn, args, *rest: sent.append(args))
+    store = types.SimpleNamespace(job_dir=lambda *a: tmp_path, image_path=lambda *a: tmp_path)
+    job = types.SimpleNamespace(kind="segment", image_id="i", id="j", profile="tiny", seed=0)
+    run = segment_job.make_runner(store, "cpu")
+    run(job, None, None)
+    run(job, None, None)
+    assert [args[5] for args in sent] == [2, 1]  # the threads each child sets
+    segment_job.make_runner(store, "cpu", threads=3)(job, None, None)  # --threads 3: fixed
+    assert sent[-1][5] == 3
+
+
 @pytest.mark.parametrize(
     "command", [["segment"], ["render-preview"], ["evaluate"], ["sweep"], ["serve"]]
 )

@@ -84,7 +84,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         store.write_job_record(snap["image_id"], snap["id"], snap)
 
     jobs = JobQueue(
-        make_runner(store, settings.device, settings.phase_timeout),
+        make_runner(store, settings.device, settings.phase_timeout, settings.threads),
         workers=settings.workers,
         max_pending=settings.max_pending,
         on_change=persist,

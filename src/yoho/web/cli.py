@@ -30,7 +30,10 @@ def serve_cmd(
     max_pixels: int = typer.Option(40_000_000, "--max-pixels", help="Largest image (pixels)."),
     device: Device = typer.Option("auto", "--device", help="Torch device (auto: the best here)."),
     threads: int | None = typer.Option(
-        None, "--threads", help="CPU threads for torch (default: the cores this process may use)."
+        None,
+        "--threads",
+        help="CPU threads for torch in each job (default: measured as each job starts: the "
+        "cores this process may use less those other processes keep busy).",
     ),
     expert: bool = typer.Option(
         False, "--expert", help="Also offer the developer profiles (cpu, cpu_tuned, tiny)."
@@ -58,6 +61,7 @@ def serve_cmd(
             max_pixels=max_pixels,
             device=device,
             expert=expert,
+            threads=threads,
         )
     except ModuleNotFoundError as exc:
         typer.echo(

@@ -297,10 +297,9 @@ def run_refine(
     should_stop: StopFn,
     device: str | None,
     phase_timeout: float,
+    threads: int,
 ) -> dict[str, Any]:
     """The runner's work for a `RefineJob` (called by `yoho.web.segment_job.make_runner`)."""
-    import torch
-
     from yoho.web.segment_job import run_in_child
 
     folder = store.job_dir(job.image_id, job.target)
@@ -318,7 +317,7 @@ def run_refine(
         job.snapshot(),
         get_profile(job.profile),
         device,
-        torch.get_num_threads(),
+        threads,
     )
     try:
         summary = run_in_child(_refine_in_child, args, progress, should_stop, phase_timeout)

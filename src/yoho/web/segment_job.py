@@ -173,24 +173,34 @@ def run_in_child(
         messages.close()
 
 
-def make_runner(store: ImageStore, device: str | None = None, phase_timeout: float = PHASE_TIMEOUT):
-    """The job runner for `JobQueue`: segments the job's image with the job's annotation."""
-    import torch
+def make_runner(
+    store: ImageStore,
+    device: str | None = None,
+    phase_timeout: float = PHASE_TIMEOUT,
+    threads: int | None = None,
+):
+    """The job runner for `JobQueue`: segments the job's image with the job's annotation.
 
+    `threads`: torch threads of every job; None measures them when each job starts
+    (`yoho.threads.default_threads`), because a server runs for days and the machine's other
+    work comes and goes (a second worker's job counts as other work too).
+    """
     from yoho.profiles import get_profile
+    from yoho.threads import default_threads
 
     def run(job: Job, progress: ProgressFn, should_stop: StopFn) -> dict:
+        job_threads = threads or default_threads()
         if getattr(job, "kind", "segment") == "refine":  # a correction round (refine_job.py)
             from yoho.web.refine_job import run_refine
 
-            return run_refine(store, job, progress, should_stop, device, phase_timeout)
+            return run_refine(store, job, progress, should_stop, device, phase_timeout, job_threads)
         folder = store.job_dir(job.image_id, job.id)
         image_path = store.image_path(job.image_id)
         # The profile object itself travels: one registered in this process only (a test's,
         # a notebook's) is unknown to the child by name.
         profile = get_profile(job.profile)
         extra = {"image_id": job.image_id, "job_id": job.id, "round": 0}
-        args = (image_path, folder, profile, job.seed, device, torch.get_num_threads(), extra)
+        args = (image_path, folder, profile, job.seed, device, job_threads, extra)
         return run_in_child(_segment_in_child, args, progress, should_stop, phase_timeout)
 
     return run

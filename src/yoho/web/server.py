@@ -60,6 +60,7 @@ def serve(
     max_pixels: int = 40_000_000,
     device: str | None = None,
     expert: bool = False,
+    threads: int | None = None,
 ) -> None:
     """Run the server until interrupted (Ctrl+C)."""
     import uvicorn
@@ -94,6 +95,7 @@ def serve(
         device=device,
         allowed_hosts=allowed_hosts_for(host),
         expert=expert,
+        threads=threads,
     )
     check_port_free(host, port)
     app = create_app(settings)

@@ -29,7 +29,8 @@ class WebSettings:
     most; device: torch device for training (None = best available); phase_timeout: seconds a
     job may spend in one phase without progress before it is stopped; allowed_hosts: values of
     the Host header that are served (a defence against DNS rebinding), None = any; expert:
-    the page also offers the developer profiles (`yoho.web.care.offered_profiles`).
+    the page also offers the developer profiles (`yoho.web.care.offered_profiles`); threads:
+    torch threads of each job, None = measured as each job starts (`yoho.threads`).
     """
 
     results: Path
@@ -43,3 +44,4 @@ class WebSettings:
     phase_timeout: float = 900.0
     allowed_hosts: tuple[str, ...] | None = LOCAL_HOSTS
     expert: bool = False
+    threads: int | None = None
