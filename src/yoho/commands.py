@@ -231,7 +231,9 @@ def simulate_cmd(
     image: Path = typer.Argument(..., help="Image file."),
     gt: Path = typer.Option(..., "--gt", help="Ground-truth lesion mask (>127 = lesion)."),
     out: Path = typer.Option(..., "--out", "-o", help="Annotation JSON to write."),
-    margin_factor: float = typer.Option(0.15, help="ROI margin as a fraction of the diameter."),
+    margin_factor: float = typer.Option(
+        0.15, help="ROI margin as a fraction of the diameter (0 to 5)."
+    ),
     lesion_circles: int = typer.Option(3, help="Number of lesion circles."),
     normal_circles: int = typer.Option(3, help="Number of normal-tissue circles."),
     seed: int = typer.Option(0, help="Seed for the normal circles."),
@@ -239,10 +241,15 @@ def simulate_cmd(
     """Make an annotation from a ground-truth mask (simulated physician, oracle protocol)."""
     from yoho.annotation import save_annotation
     from yoho.io import check_output_file, read_image, read_mask
-    from yoho.physician import MAX_SIDE, OracleOptions, simulate_annotation
+    from yoho.physician import MAX_MARGIN_FACTOR, MAX_SIDE, OracleOptions, simulate_annotation
 
     if lesion_circles < 1 or normal_circles < 0 or margin_factor < 0:
         raise ValueError("need --lesion-circles >= 1, --normal-circles >= 0, --margin-factor >= 0")
+    if not margin_factor <= MAX_MARGIN_FACTOR:  # NaN and infinity too
+        raise ValueError(
+            f"--margin-factor must lie in [0, {MAX_MARGIN_FACTOR:g}] (a fraction of the "
+            f"lesion's diameter: 0.15 is 15 %), got {margin_factor:g}"
+        )
     check_output_file(out)
     img = read_image(image)
     mask = read_mask(gt, img.shape[:2])

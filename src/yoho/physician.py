@@ -23,6 +23,7 @@ Default protocol (other modules and the evaluation depend on it; change only wit
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -33,6 +34,7 @@ from yoho.annotation import Annotation, Circle, Roi, default_radius_range, valid
 __all__ = ["OracleOptions", "simulate_annotation", "field_of_view", "disc_kernel"]
 
 ANNOTATOR = "simulated physician (oracle protocol: derived from the ground truth)"
+MAX_MARGIN_FACTOR = 5.0  # the bound `yoho evaluate --margin` and `yoho sweep` keep too
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,22 @@ def field_of_view(image: np.ndarray, threshold: int = 15) -> np.ndarray:
 def disc_kernel(radius: float) -> np.ndarray:
     r = max(0, int(round(radius)))
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def _beyond_image(radius: float, shape: tuple[int, int]) -> bool:
+    """Whether a disc of `radius` reaches from any pixel of the image to any other.
+
+    Dilating a non-empty mask by such a disc gives the whole image, eroding a mask that is not
+    the whole image gives nothing; cv2 would take minutes (or crash) to find that out with a
+    kernel thousands of pixels wide.
+    """
+    return radius >= math.hypot(*shape) + 2
+
+
+def _dilate(mask: np.ndarray, radius: float) -> np.ndarray:
+    if mask.any() and _beyond_image(radius, mask.shape):
+        return np.ones_like(mask)
+    return cv2.dilate(mask, disc_kernel(radius))
 
 
 def _simplified_contours(mask: np.ndarray, epsilon_fraction: float) -> list[np.ndarray]:
@@ -166,6 +184,10 @@ def simulate_annotation(
         return _simulate_downscaled(image, gt, opt, image_name, limit)
     if opt.lesion_circles < 1:
         raise ValueError("the simulated physician needs at least one lesion circle")
+    if not 0 <= opt.margin_factor <= MAX_MARGIN_FACTOR:  # NaN too: max(8, NaN) would be 8
+        raise ValueError(
+            f"the margin factor must lie in [0, {MAX_MARGIN_FACTOR:g}], got {opt.margin_factor}"
+        )
     h, w = gt.shape
     rng = np.random.default_rng(opt.seed)
     diameter = 2.0 * np.sqrt(area / np.pi)
@@ -177,13 +199,16 @@ def simulate_annotation(
 
     margin_used = margin
     if not complement:
-        grown = cv2.dilate(gt.astype(np.uint8), disc_kernel(margin))
+        grown = _dilate(gt.astype(np.uint8), margin)
         roi = Roi(polygons=_simplified_contours(grown, opt.epsilon_fraction))
     else:
         # ROI over the normal tissue: the image minus the lesion shrunk by the margin. A thin
         # lesion may vanish under erosion; the margin is then halved until something is left.
         while True:
-            core = cv2.erode(gt.astype(np.uint8), disc_kernel(margin_used))
+            if _beyond_image(margin_used, gt.shape):
+                core = np.zeros_like(gt, np.uint8)
+            else:
+                core = cv2.erode(gt.astype(np.uint8), disc_kernel(margin_used))
             if core.any() or margin_used < 1:
                 break
             margin_used /= 2
@@ -204,7 +229,7 @@ def simulate_annotation(
     # very circles), the radius is halved down to the minimum, then the exclusion zone is
     # relaxed to m and to 0. Both values actually used are recorded.
     for exclusion in (2 * margin, margin, 0.0):
-        grown = cv2.dilate(gt.astype(np.uint8), disc_kernel(exclusion)).astype(bool)
+        grown = _dilate(gt.astype(np.uint8), exclusion).astype(bool)
         normal_region = fov & ~grown
         if complement:
             normal_region &= roi_mask

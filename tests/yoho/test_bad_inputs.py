@@ -399,6 +399,34 @@ def test_simulate_annotation_cli_says_when_it_downscales(files, tmp_path, monkey
     assert json.loads(out.read_text())["protocol"]["working_size"] == [64, 64]
 
 
+@pytest.mark.parametrize("margin", ["15", "100", "1e9", "inf", "nan"])
+def test_simulate_annotation_refuses_a_margin_factor_out_of_range(files, tmp_path, margin):
+    # 15 (meant as 15 %) made the ROI the whole image, 100 ran for minutes on a 100x100 image,
+    # 1000 crashed OpenCV, 1e9 and inf were tracebacks and nan was taken as 0.
+    out = tmp_path / "a.json"
+    result = cli.invoke(
+        app,
+        ["simulate-annotation", str(files / "img.png"), "--gt", str(files / "gt.png"),
+         "-o", str(out), "--margin-factor", margin],
+    )  # fmt: skip
+    one_line_error(result, "--margin-factor must lie in [0, 5]", "0.15 is 15 %")
+    assert not out.exists()
+
+
+def test_simulated_physician_with_a_margin_wider_than_the_image_is_quick():
+    import time
+
+    from yoho.physician import OracleOptions, simulate_annotation
+
+    image, gt = synthetic_endoscopy(size=96, seed=8)
+    with pytest.raises(ValueError, match="margin factor must lie in"):
+        simulate_annotation(image, gt, OracleOptions(margin_factor=float("nan")))
+    start = time.perf_counter()
+    ann = simulate_annotation(image, gt, OracleOptions(margin_factor=5))
+    assert time.perf_counter() - start < 5
+    assert ann.roi_mask().all()  # a margin past the image's diagonal: the ROI is all of it
+
+
 # -- evaluation: locked output folder, damaged results, datasets --------------------------------
 
 
