@@ -717,3 +717,35 @@ def test_a_float_tiff_is_read_from_its_range_not_cast_to_bytes(tmp_path):
             load_image(tmp_path / name)
         assert str(info.value).startswith(f"cannot read image {tmp_path / name}: "), info.value
         assert problem in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "name,text,problem",
+    [
+        # pyarrow's KeyError traceback: 'Field "path" exists 2 times in schema'
+        ("m.csv", "path,path\na.png,b.png\n", "m.csv: the column 'path' is given twice"),
+        # which one was meant? the first candidate found won silently
+        ("m.csv", "Path,path\na.png,b.png\n", "m.csv: the column 'Path' is given twice (as"),
+        # the last value won silently: a.png was never scored
+        (
+            "m.jsonl",
+            '{"path": "a.png"}\n{"path": "b.png", "path": "c.png"}\n',
+            "m.jsonl:2: the key 'path' is given twice in one record",
+        ),
+    ],
+)
+def test_a_manifest_naming_a_column_twice_is_one_error(
+    tmp_path, tiny_model_dir, name, text, problem
+):
+    (tmp_path / name).write_text(text)
+    code, stdout, stderr = cli(
+        "score-collection", tmp_path / name, "--model", tiny_model_dir, "--out", tmp_path / "o"
+    )
+    assert code == 2 and stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
+    assert problem in stderr and "Traceback" not in stdout + stderr
+    assert not (tmp_path / "o").exists()
+    # A repeated column that is neither the path nor the id column does not matter.
+    (tmp_path / "n.csv").write_text("path,note,Note\na.png,x,y\n")
+    from tatar.collection import load_source
+
+    assert load_source(tmp_path / "n.csv").column("path").to_pylist() == [str(tmp_path / "a.png")]

@@ -110,6 +110,28 @@ def _read_table(path: Path, fmt: str) -> pa.Table:
         raise SourceError(f"{path}: cannot read as {fmt.upper()} ({detail})") from None
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    record: dict = {}
+    for key, value in pairs:
+        if key in record:
+            raise _RepeatedKey(key)
+        record[key] = value
+    return record
+
+
+def _twice(path: Path, names: list[str], found: list[str]) -> SourceError:
+    """A column the manifest names twice (also in another case): which one holds the paths?"""
+    how = f" (as {' and '.join(map(repr, found))})" if len(set(found)) > 1 else ""
+    return SourceError(
+        f"{path}: the column {found[0]!r} is given twice{how} (columns: {', '.join(names)}); "
+        "rename or remove one"
+    )
+
+
 def _read_jsonl(path: Path) -> pa.Table:
     rows: list[dict] = []
     with path.open(encoding="utf-8-sig") as fh:
@@ -117,9 +139,14 @@ def _read_jsonl(path: Path) -> pa.Table:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(line, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as exc:
                 raise SourceError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+            except _RepeatedKey as exc:
+                raise SourceError(
+                    f"{path}:{n}: the key {exc.args[0]!r} is given twice in one record (only "
+                    "the last would count); give each key once"
+                ) from None
             if not isinstance(rec, dict):
                 raise SourceError(f"{path}:{n}: a line must be a JSON object")
             rows.append(rec)
@@ -135,9 +162,17 @@ def _pick(
             raise SourceError(
                 f"{path}: no column {wanted!r} (columns: {', '.join(names) or 'none'})"
             )
+        if names.count(wanted) > 1:
+            raise _twice(path, names, [wanted])
         return wanted
-    lower = {n.lower(): n for n in names}
-    found = next((lower[c] for c in choices if c in lower), None)
+    found = None
+    for choice in choices:
+        matches = [n for n in names if n.lower() == choice]
+        if len(matches) > 1:
+            raise _twice(path, names, matches)
+        if matches:
+            found = matches[0]
+            break
     if found is None and what == "path":
         raise SourceError(
             f"{path}: no image path column (looked for {', '.join(choices)}; columns: "
