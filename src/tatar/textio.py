@@ -1,8 +1,9 @@
 """Reading user-supplied text files with errors that name the file (and line) and the problem.
 
 `read_text` decodes UTF-8 (a leading byte-order mark, as spreadsheet and Windows editors write
-it, is dropped); `read_csv` and `read_yaml` parse a table and a config file (a key given twice
-in one YAML mapping is an error, not the last one silently winning); `parse_json` turns what
+it, is dropped); `read_csv` and `read_yaml` parse a table and a config file (a column named
+twice in a CSV header, or a key given twice in one YAML mapping or JSON object, is an error,
+not the last one silently winning); `parse_json` turns what
 `json.loads` raises on a user's file (bad syntax, a document nested so deeply that the decoder
 would overflow the stack) into a ValueError that starts with `where` (``file`` or ``file:line``).
 """
@@ -32,18 +33,38 @@ def read_text(path: str | Path) -> str:
         raise not_utf8(path, data, exc) from None
 
 
+class _RepeatedKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _RepeatedKey(key)
+        obj[key] = value
+    return obj
+
+
 def parse_json(text: str | bytes, where: str | Path, *, whole_file: bool = False) -> Any:
     """`json.loads`, with its failures as one ValueError starting with `where`.
 
-    `whole_file`: `text` is a whole file (the message gives the line), not one JSONL line.
+    `whole_file`: `text` is a whole file (the message gives the line), not one JSONL line. A
+    key given twice in one object is refused: `json.loads` would keep the last value without a
+    word (in a ``{"<image>": score}`` label file, one image's label would be lost).
     """
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         at = f" at line {exc.lineno}" if whole_file else ""
         raise ValueError(f"{where}: not valid JSON ({exc.msg}{at})") from None
     except RecursionError:
         raise ValueError(f"{where}: the JSON is nested too deeply") from None
+    except _RepeatedKey as exc:
+        raise ValueError(
+            f"{where}: the key {exc.args[0]!r} is given twice in one object (only the last "
+            "would count); give each key once"
+        ) from None
 
 
 _MERGE = "tag:yaml.org,2002:merge"
@@ -125,6 +146,16 @@ def read_csv(path: str | Path) -> list[dict]:
     """The rows of a UTF-8 CSV file as dicts (`csv.DictReader`); a damaged file is a ValueError."""
     reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
     try:
+        # A column named twice: DictReader would keep only the last one's values.
+        first: dict[str, int] = {}
+        for number, name in enumerate(reader.fieldnames or [], 1):
+            key = name.strip()
+            if key and key in first:
+                raise ValueError(
+                    f"{path}:1: the column {key!r} is given twice (columns {first[key]} and "
+                    f"{number}: which one holds the values?); rename or remove one"
+                )
+            first.setdefault(key, number)
         return list(reader)
     except csv.Error as exc:  # a field over the size limit (an unclosed quote), ...
         raise ValueError(

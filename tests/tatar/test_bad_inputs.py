@@ -749,3 +749,33 @@ def test_a_manifest_naming_a_column_twice_is_one_error(
     from tatar.collection import load_source
 
     assert load_source(tmp_path / "n.csv").column("path").to_pylist() == [str(tmp_path / "a.png")]
+
+
+@pytest.mark.parametrize(
+    "name, text, problem",
+    [
+        # {"<image>": score} with an image twice: the first label was dropped without a word
+        ("l.json", '{"a.png": 1, "b.png": 2, "a.png": 5}', "l.json: the key 'a.png' is given twice"),
+        # a record giving its score twice: the last one was used
+        ("l.jsonl", '{"image": "a.png", "mos": 1, "mos": 5}\n', "l.jsonl:1: the key 'mos' is given"),
+        # a CSV column named twice: DictReader kept the last column's values
+        ("l.csv", "image,mos,mos\na.png,1,5\nb.png,2,4\n", "l.csv:1: the column 'mos' is given twice"),
+    ],
+)  # fmt: skip
+def test_a_label_file_giving_a_key_or_column_twice_is_refused(
+    tmp_path, tiny_model_dir, name, text, problem
+):
+    for image in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / image)
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match="given twice") as err:
+        load_dataset(tmp_path / name, task="iqa", scale="1:5")
+    assert str(err.value).startswith(str(tmp_path)) and problem in str(err.value), err.value
+    code, stdout, stderr = cli(
+        "eval", "--model", tiny_model_dir, "--dataset", tmp_path / name, "--task", "iqa",
+        "--scale", "1:5", "--out", tmp_path / "out",
+    )  # fmt: skip
+    assert code == 2 and problem in stderr and stderr.count("\n") == 1, stderr
+    # Empty header cells (a spreadsheet's trailing commas) are not names given twice.
+    (tmp_path / "t.csv").write_text("image,mos,,\na.png,1,,\nb.png,2,,\n")
+    assert len(load_dataset(tmp_path / "t.csv", task="iqa", scale="1:5").samples) == 2
