@@ -779,3 +779,16 @@ def test_a_label_file_giving_a_key_or_column_twice_is_refused(
     # Empty header cells (a spreadsheet's trailing commas) are not names given twice.
     (tmp_path / "t.csv").write_text("image,mos,,\na.png,1,,\nb.png,2,,\n")
     assert len(load_dataset(tmp_path / "t.csv", task="iqa", scale="1:5").samples) == 2
+
+
+def test_a_one_column_manifest_with_an_unclosed_quote_is_one_error(tmp_path, tiny_model_dir):
+    rows = [f"img{i}.png" for i in range(200)]
+    rows[9] = '"' + rows[9]  # every later row ran into this one path: 10 items, not 200
+    (tmp_path / "m.csv").write_text("path\n" + "\n".join(rows) + "\n")
+    code, stdout, stderr = cli(
+        "score-collection", tmp_path / "m.csv", "--model", tiny_model_dir, "--out", tmp_path / "o"
+    )
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"error: {tmp_path / 'm.csv'}:11: the path 'img9.png' runs on over ")
+    assert 'unclosed quote "' in stderr
+    assert not (tmp_path / "o").exists()

@@ -211,6 +211,13 @@ def read_manifest(
     for i, (ident, p) in enumerate(zip(ids, paths, strict=True)):
         if p is None or not p.strip():
             raise SourceError(f"{line(i)}: empty {pcol!r}")
+        if fmt == "csv" and ("\n" in p or "\r" in p):
+            # A one-column CSV reads on: every later row became part of this one path.
+            lines = len(p.strip().splitlines())
+            raise SourceError(
+                f"{line(i)}: the path {p.splitlines()[0][:60]!r} runs on over {lines} lines: an "
+                'unclosed quote " makes the rest of the file one value; close or remove it'
+            )
         if "://" in p:
             raise SourceError(
                 f"{line(i)}: {p!r} is a URL; the manifest must list file paths (download first)"
