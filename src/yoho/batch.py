@@ -214,10 +214,18 @@ class SummaryTable:
         self.path = path
         self.rows: dict[str, dict] = {}
         if path.is_file():
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                for row in csv.DictReader(handle):
-                    if row.get("image"):
-                        self.rows[row["image"]] = row
+            try:
+                with path.open(newline="", encoding="utf-8-sig") as handle:
+                    for row in csv.DictReader(handle):
+                        if row.get("image"):
+                            self.rows[row["image"]] = row
+            except (UnicodeDecodeError, csv.Error) as exc:
+                # A spreadsheet that re-saved it in its own encoding; the images' folders are
+                # the record of what is done, so moving the file away loses nothing.
+                raise ValueError(
+                    f"{path}: not a readable summary ({exc}); save it as UTF-8 CSV, or move it "
+                    "away: it is rebuilt from the images' folders"
+                ) from None
 
     def add(self, row: dict) -> None:
         self.rows[row["image"]] = row

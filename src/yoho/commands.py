@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def _circle(text: str, what: str):
         x, y, r = (float(v) for v in text.split(","))
     except ValueError:
         raise ValueError(f"{what} circle {text!r}: expected X,Y,R (three numbers)") from None
+    if not all(math.isfinite(v) for v in (x, y, r)):  # float() reads "nan" and "inf"
+        raise ValueError(f"{what} circle {text!r}: expected X,Y,R (three finite numbers)")
     return Circle(x, y, r)
 
 

@@ -229,6 +229,16 @@ def test_labelme_circle_errors_name_the_labelme_file(tmp_path):
     assert "out.json" not in line and not out.exists()
 
 
+def test_a_circle_of_nan_or_inf_is_named(tmp_path):
+    # float() reads "nan" and "inf": the error was "cannot convert float NaN to integer".
+    path = _labelme(tmp_path)
+    for circle in ("nan,50,3", "50,inf,3"):
+        result = cli.invoke(
+            app, ["import-labelme", path, "-o", str(tmp_path / "o.json"), "--lesion", circle]
+        )
+        one_line_error(result, f"lesion circle '{circle}': expected X,Y,R (three finite numbers)")
+
+
 def test_all_255_mask_says_there_is_no_normal_tissue(files, tmp_path):
     full = tmp_path / "full.png"
     write_png(full, np.ones((96, 96), bool))

@@ -166,3 +166,20 @@ def test_segment_folder_on_ray_gives_the_local_masks(tmp_path):
         masks[engine] = {n: (out / Path(n).stem / "mask.png").read_bytes() for n in rows}
     # One torch thread per image on both engines: the same seed gives the same bits.
     assert masks["ray"] == masks["local"]
+
+
+def test_a_summary_resaved_in_another_encoding_is_named_not_a_codec_error(tmp_path):
+    # A spreadsheet re-saved summary.csv as Latin-1: the rerun said only "'utf-8' codec can't
+    # decode byte 0xe9", without the file.
+    images, annotations = _folder(tmp_path, 1, without=0)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.csv").write_bytes("image,status\nim0.png,done é\n".encode("latin-1"))
+    result = runner.invoke(
+        app, ["segment-folder", str(images), "-a", str(annotations), "-o", str(out), "-p", "tiny"]
+    )
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert f"{out / 'summary.csv'}: not a readable summary" in lines[0]
+    assert "save it as UTF-8" in lines[0] and not (out / "im0").exists()
