@@ -47,6 +47,10 @@ VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
     # control: the same post-processing from the walker on the image alone.
     "guide_random_walker": (_GUIDED, True, 0.5),
     "guide_control_random_walker": (replace(_GUIDED, walker_guide=0.0), True, 0.5),
+    # GrabCut's sure lesion raised on the guided walker's map, sure normal kept: with three
+    # lesion circles the walker calls much of a loose ROI lesion with confidence.
+    "guide_sure_0.8_0.3": (replace(_GUIDED, sure_high=0.8), True, 0.5),
+    "guide_sure_0.9_0.3": (replace(_GUIDED, sure_high=0.9), True, 0.5),
     "control_flat_0.4": (_FULL, True, 0.5),
     "control_flat_0.6": (_FULL, True, 0.5),
     "full": (_FULL, True, 0.5),
