@@ -33,15 +33,16 @@ def read_text(path: str | Path) -> str:
         raise not_utf8(path, data, exc) from None
 
 
-class _RepeatedKey(Exception):
-    pass
+class RepeatedKey(Exception):
+    """A JSON object gives a key twice (`unique_keys`); `args[0]` is the key."""
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` for `json.loads` that refuses a key given twice (RepeatedKey)."""
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise _RepeatedKey(key)
+            raise RepeatedKey(key)
         obj[key] = value
     return obj
 
@@ -54,13 +55,13 @@ def parse_json(text: str | bytes, where: str | Path, *, whole_file: bool = False
     word (in a ``{"<image>": score}`` label file, one image's label would be lost).
     """
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        return json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         at = f" at line {exc.lineno}" if whole_file else ""
         raise ValueError(f"{where}: not valid JSON ({exc.msg}{at})") from None
     except RecursionError:
         raise ValueError(f"{where}: the JSON is nested too deeply") from None
-    except _RepeatedKey as exc:
+    except RepeatedKey as exc:
         raise ValueError(
             f"{where}: the key {exc.args[0]!r} is given twice in one object (only the last "
             "would count); give each key once"

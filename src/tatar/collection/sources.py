@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from tatar.textio import RepeatedKey, unique_keys
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 MANIFEST_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 PATH_COLUMNS = ("path", "image_path", "image", "file", "filename", "file_name")
@@ -110,19 +112,6 @@ def _read_table(path: Path, fmt: str) -> pa.Table:
         raise SourceError(f"{path}: cannot read as {fmt.upper()} ({detail})") from None
 
 
-class _RepeatedKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    record: dict = {}
-    for key, value in pairs:
-        if key in record:
-            raise _RepeatedKey(key)
-        record[key] = value
-    return record
-
-
 def _twice(path: Path, names: list[str], found: list[str]) -> SourceError:
     """A column the manifest names twice (also in another case): which one holds the paths?"""
     how = f" (as {' and '.join(map(repr, found))})" if len(set(found)) > 1 else ""
@@ -139,10 +128,10 @@ def _read_jsonl(path: Path) -> pa.Table:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line, object_pairs_hook=_unique_keys)
+                rec = json.loads(line, object_pairs_hook=unique_keys)
             except json.JSONDecodeError as exc:
                 raise SourceError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            except _RepeatedKey as exc:
+            except RepeatedKey as exc:
                 raise SourceError(
                     f"{path}:{n}: the key {exc.args[0]!r} is given twice in one record (only "
                     "the last would count); give each key once"
