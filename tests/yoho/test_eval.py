@@ -438,3 +438,34 @@ def test_reprocess_variants_from_saved_probabilities(tmp_path):
     walker = rows["yoho(x) [control_random_walker]"]["dice"]
     assert 0.5 < walker <= rows["yoho(x) [fuse_random_walker]"]["dice"] + 1e-9
     assert reprocess(store, items, out, "m0.15_k3", "yoho(x)", list(VARIANTS)) == 0  # resumed
+
+
+def test_an_interrupted_evaluate_keeps_the_variants_of_every_finished_image(tmp_path, monkeypatch):
+    # Variants are recomputed as each image finishes: a run stopped after its first image has
+    # that image's variant rows, and the resumed run adds only the second image's.
+    root = make_dataset(tmp_path / "d", n=2)
+    out = tmp_path / "out"
+    args = ["evaluate", "--data", str(root), "--out", str(out), "--methods", "yoho",
+            "--profile", "tiny", "--threads", "1", "--variants", "control_flat_0.4"]  # fmt: skip
+    real = runner_module.run_image_job
+    calls = []
+
+    def stop_at_the_second(job):
+        calls.append(job.item.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(job)
+
+    monkeypatch.setattr(runner_module, "run_image_job", stop_at_the_second)
+    cli.invoke(app, args)
+    rows = ResultStore(out / "results.csv").select("m0.15_k3")
+    assert {(r["image"], r["method"]) for r in rows} == {
+        ("img0", "yoho(tiny)"), ("img0", "yoho(tiny) [control_flat_0.4]")
+    }
+    monkeypatch.setattr(runner_module, "run_image_job", real)
+    assert cli.invoke(app, args).exit_code == 0
+    rows = ResultStore(out / "results.csv").select("m0.15_k3")
+    assert sorted((r["image"], r["method"]) for r in rows) == [
+        ("img0", "yoho(tiny)"), ("img0", "yoho(tiny) [control_flat_0.4]"),
+        ("img1", "yoho(tiny)"), ("img1", "yoho(tiny) [control_flat_0.4]"),
+    ]  # fmt: skip

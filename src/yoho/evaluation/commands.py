@@ -42,10 +42,12 @@ def _run(
     gpus_per_job: float,
     torch_threads: int | None = None,
     corrections: int = 0,
+    variants: list[str] = (),
 ) -> tuple:
     from yoho.console import items_bar
     from yoho.evaluation.dataset import load_dataset
     from yoho.evaluation.methods import parse_methods
+    from yoho.evaluation.reprocess import reprocess
     from yoho.evaluation.runner import pending_jobs, run_local
     from yoho.evaluation.settings import parse_ablations
     from yoho.evaluation.store import ClickStore, ResultStore
@@ -84,10 +86,18 @@ def _run(
         f"{', '.join(m.label for m in methods)}: {done} finished before, {len(jobs)} to run"
     )
     failed = 0
+    by_name = {item.name: item for item in items}
+    yoho_labels = {m.label for m in methods if m.kind == "yoho"}
     if jobs:
         with items_bar("evaluate", len(jobs)) as advance:
 
             def progress(name: str, rows: list[dict]) -> None:
+                # Variants are recomputed as each image finishes, so that an interrupted run
+                # keeps them for every finished image (a resumed run adds the rest).
+                for r in rows:
+                    if variants and r["method"] in yoho_labels and not r["error"]:
+                        reprocess(store, [by_name[name]], out, r["setting"], r["method"],
+                                  list(variants), mask_threshold)  # fmt: skip
                 text = " ".join(
                     f"{r['method'].split(';')[0].split('(')[0]}="
                     + ("ERR" if r["error"] else f"{r['dice']:.3f}")
@@ -189,10 +199,11 @@ def evaluate_cmd(
     items, specs, store, failed, clicks = _run(
         data, out, [setting], methods, profile, ablations, subset, limit, mask_threshold, seed,
         device, engine, ray_address, cpus_per_job, gpus_per_job, torch_threads, corrections,
+        chosen,
     )  # fmt: skip
     command = "yoho " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     labels = [m.label for m in specs]
-    for spec in specs:
+    for spec in specs:  # images finished by an earlier run that lacked these variants
         if spec.kind == "yoho" and chosen:
             reprocess(store, items, out, setting.label, spec.label, chosen, mask_threshold)
             labels += [f"{spec.label} [{v}]" for v in chosen]
