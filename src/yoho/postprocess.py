@@ -37,7 +37,15 @@ __all__ = [
     "focus_on_clicks",
     "scaled_size",
     "resize_mask",
+    "LEAK_FLAT",
+    "LEAK_MIN_CIRCLES",
 ]
+
+# `leak_ratio`'s reference: a flat map below the 0.5 threshold and inside every sure band, so
+# that GrabCut starts from "probably normal" everywhere but the clicked circles (what the
+# `control_flat_0.4` evaluation variant measures).
+LEAK_FLAT = 0.4
+LEAK_MIN_CIRCLES = 3
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,13 @@ class PostOptions:
     walks on (0: the image alone). The map's edge then stops the walk where the image has
     none, so the walker's map carries the network's view; with `walker_share` = 1 the result
     starts from that guided walker alone.
+    leak_ratio: with the walker in the map and at least `LEAK_MIN_CIRCLES` lesion circles, the
+    largest ratio between the mask's area and the area of GrabCut's mask from the clicks alone
+    (a flat `LEAK_FLAT` map through the same steps); above it that mask is the result (0: no
+    check). A walk that crosses a faint lesion edge spreads towards the ROI's border, to
+    several times the lesion; the lesion circles' colours then bound the lesion better. With
+    one or two circles GrabCut's lesion colours are too few and its mask too small for the
+    check to mean anything.
     """
 
     force_circles: bool = False
@@ -71,6 +86,7 @@ class PostOptions:
     walker_share: float = 0.0
     walker_max_pixels: int | None = 500_000
     walker_guide: float = 0.0
+    leak_ratio: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -226,7 +242,9 @@ def refine_mask(
 ) -> np.ndarray:
     """Lesion mask (H, W) bool from the lesion probability and the annotation.
 
-    `image` (the original RGB image) is needed for `grabcut_refine` and `walker_share`.
+    `image` (the original RGB image) is needed for `grabcut_refine` and `walker_share`. With
+    `leak_ratio` the steps run a second time from a flat map (GrabCut from the clicks alone),
+    and that mask is returned when the first is more than `leak_ratio` times its area.
     """
     if lesion_prob.shape != ann.shape:
         raise ValueError(
@@ -238,6 +256,22 @@ def refine_mask(
         raise ValueError(f"walker_share must lie in [0, 1], got {options.walker_share}")
     if options.walker_guide < 0:
         raise ValueError(f"walker_guide must be >= 0, got {options.walker_guide}")
+    if not options.leak_ratio >= 0:  # NaN too
+        raise ValueError(f"leak_ratio must be >= 0, got {options.leak_ratio}")
+    if options.leak_ratio > 0 and not options.grabcut_refine:
+        raise ValueError("leak_ratio compares with GrabCut's mask: it needs grabcut_refine")
+    mask = _refine(lesion_prob, ann, options, threshold, roi_clip, image)
+    checked = options.walker_share > 0 and options.leak_ratio > 0 and not ann.complement
+    if checked and len(ann.lesion_circles) >= LEAK_MIN_CIRCLES:
+        flat = np.full(ann.shape, LEAK_FLAT, np.float32)
+        clicks_only = _refine(flat, ann, replace(options, walker_share=0.0), threshold, roi_clip,
+                              image)  # fmt: skip
+        if mask.sum() > options.leak_ratio * max(int(clicks_only.sum()), 1):
+            mask = clicks_only
+    return mask
+
+
+def _refine(lesion_prob, ann, options, threshold, roi_clip, image) -> np.ndarray:
     if options.walker_share > 0:
         if image is None or image.shape[:2] != ann.shape:
             raise ValueError("walker_share needs the original image of the annotation")

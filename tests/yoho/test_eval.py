@@ -460,7 +460,8 @@ def test_an_interrupted_evaluate_keeps_the_variants_of_every_finished_image(tmp_
     cli.invoke(app, args)
     rows = ResultStore(out / "results.csv").select("m0.15_k3")
     assert {(r["image"], r["method"]) for r in rows} == {
-        ("img0", "yoho(tiny)"), ("img0", "yoho(tiny) [control_flat_0.4]")
+        ("img0", "yoho(tiny)"),
+        ("img0", "yoho(tiny) [control_flat_0.4]"),
     }
     monkeypatch.setattr(runner_module, "run_image_job", real)
     assert cli.invoke(app, args).exit_code == 0
@@ -469,3 +470,39 @@ def test_an_interrupted_evaluate_keeps_the_variants_of_every_finished_image(tmp_
         ("img0", "yoho(tiny)"), ("img0", "yoho(tiny) [control_flat_0.4]"),
         ("img1", "yoho(tiny)"), ("img1", "yoho(tiny) [control_flat_0.4]"),
     ]  # fmt: skip
+
+
+def test_the_leak_check_recomputed_from_a_results_file(tmp_path):
+    # scripts/yoho_leak_check.py: the walk's row gives way to the flat row when its area
+    # (recall / precision, in lesion areas) is more than the ratio times the flat one's, with
+    # three lesion circles (the setting's k) and outside a complement ROI.
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "scripts" / "yoho_leak_check.py"
+    spec = importlib.util.spec_from_file_location("yoho_leak_check", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    walk, flat = "yoho(x) [guide_random_walker]", "yoho(x) [control_flat_0.4]"
+    rows = [  # (image, setting, method, dice, precision, recall, complement)
+        ("a", "m0.15_k3", walk, 0.60, 0.45, 1.00, "False"),  # area 2.2 lesions
+        ("a", "m0.15_k3", flat, 0.90, 0.90, 0.90, "False"),  # area 1.0: ratio 2.2, fires
+        ("b", "m0.15_k3", walk, 0.95, 0.95, 0.95, "False"),
+        ("b", "m0.15_k3", flat, 0.80, 0.95, 0.70, "False"),  # ratio 1.36: kept
+        ("c", "m0.15_k1", walk, 0.60, 0.45, 1.00, "False"),  # one circle: never
+        ("c", "m0.15_k1", flat, 0.90, 0.90, 0.90, "False"),
+        ("d", "m0.15_k3", walk, 0.60, 0.45, 1.00, "True"),  # complement: never
+        ("d", "m0.15_k3", flat, 0.90, 0.90, 0.90, "True"),
+    ]
+    store = ResultStore(tmp_path / "results.csv")
+    store.add([dict(image=i, setting=s, method=m, kind="yoho", dice=d, precision=p, recall=r,
+                    complement=c, error="") for i, s, m, d, p, r, c in rows])  # fmt: skip
+    assert script.main([str(store.path), "--out", str(tmp_path / "o"), "--walk", walk,
+                        "--flat", flat, "--control", "none"]) == 0  # fmt: skip
+    table = list(csv.DictReader((tmp_path / "o" / "leak_check.csv").open()))
+    fired = {t["image"]: t["fired"] == "True" for t in table}
+    assert fired == {"a": True, "b": False, "c": False, "d": False}
+    checked = {t["image"]: float(t["checked"]) for t in table}
+    assert checked == {"a": 0.90, "b": 0.95, "c": 0.60, "d": 0.60}
+    assert float(table[0]["area_ratio"]) == pytest.approx(1.0 / 0.45 / (0.9 / 0.9), abs=1e-4)
+    assert "| all | 4 | 1 |" in (tmp_path / "o" / "leak_check.md").read_text()

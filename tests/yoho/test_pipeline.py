@@ -97,7 +97,12 @@ def test_profiles_registry():
     assert guided.name == "cpu_guided" and guided.total_steps == 75
     assert guided.model == fused.model and guided.phases == fused.phases
     assert guided.post == dataclasses.replace(
-        fused.post, walker_share=1.0, walker_guide=10.0, sure_high=0.7, sure_low=0.3
+        fused.post,
+        walker_share=1.0,
+        walker_guide=10.0,
+        sure_high=0.7,
+        sure_low=0.3,
+        leak_ratio=1.6,
     )
     custom = dataclasses.replace(get_profile("tiny"), name="tiny-test-copy")
     register_profile(custom)
