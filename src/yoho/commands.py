@@ -45,6 +45,16 @@ def _circle(text: str, what: str):
     return Circle(x, y, r)
 
 
+def _say_leak_check(image: Path, summary: dict) -> None:
+    """Tell the user when the mask is GrabCut's from the circles rather than the walk's."""
+    check = summary.get("leak_check")
+    if check and check["fired"]:
+        typer.echo(
+            f"{image.name}: the walk spread to {check['area_ratio']:.1f}x the area GrabCut finds "
+            f"from the circles alone (limit {check['limit']:g}x); the mask is GrabCut's"
+        )
+
+
 @_clean_errors
 def segment_cmd(
     image: Path = typer.Argument(..., help="Image to segment (any format OpenCV reads)."),
@@ -128,6 +138,7 @@ def segment_cmd(
         line += f", Dice {summary['dice']:.4f} (without ROI clip {summary['dice_without_roi_clip']:.4f})"
     line += f", {summary['timings_s']['total']:.1f} s on {summary['device']}"
     typer.echo(line)
+    _say_leak_check(image, summary)
     exports = summary["exports"]
     files = ["mask.png", "overlay.png", "curve.png", "summary.json"]
     files += [v for k, v in exports.items() if not v.startswith("not written")]
@@ -226,6 +237,7 @@ def refine_cmd(
         line += f", Dice {summary['dice']:.4f}"
     line += f", {refined.timings['total']:.1f} s"
     typer.echo(line)
+    _say_leak_check(image, summary)
     typer.echo(f"wrote {result}/mask.png, overlay.png, summary.json; earlier rounds in history/")
 
 

@@ -70,7 +70,8 @@ def segment(
 
 
 def predict_lesion(model, image, annotation, work_image, box, prof, dev, roi_clip):
-    """(lesion probability, raw mask, final mask, ROI clip used) of a trained network.
+    """(lesion probability, raw mask, final mask, ROI clip used, post-processing details) of a
+    trained network (the details: what `refine_mask` decided, e.g. its leak check).
 
     The network sees `work_image` (the whole image, or the ROI crop at `box`); its map is
     pasted back, calibrated to the clicks and post-processed as the profile says. Shared by
@@ -88,9 +89,11 @@ def predict_lesion(model, image, annotation, work_image, box, prof, dev, roi_cli
         clip,
         calibrate_image=image if prof.post.calibrate else None,
     )
+    details: dict = {}
     if prof.post.active:
-        mask = refine_mask(probability, annotation, prof.post, prof.threshold, clip, image)
-    return probability, raw, mask, clip
+        mask = refine_mask(probability, annotation, prof.post, prof.threshold, clip, image,
+                           details)  # fmt: skip
+    return probability, raw, mask, clip, details
 
 
 def _segment(image, annotation, prof, seed, dev, progress, should_stop, weights, roi_clip,
@@ -109,7 +112,7 @@ def _segment(image, annotation, prof, seed, dev, progress, should_stop, weights,
         should_stop=should_stop,
     )
     t1 = time.perf_counter()
-    probability, raw, mask, clip = predict_lesion(
+    probability, raw, mask, clip, details = predict_lesion(
         trained.model, image, annotation, work_image, box, prof, dev, roi_clip
     )
     t2 = time.perf_counter()
@@ -130,4 +133,5 @@ def _segment(image, annotation, prof, seed, dev, progress, should_stop, weights,
         complement=annotation.complement,
         roi_clip=clip,
         model=trained.model if keep_model else None,
+        post=details,
     )

@@ -239,12 +239,14 @@ def refine_mask(
     threshold: float = 0.5,
     roi_clip: bool = True,
     image: np.ndarray | None = None,
+    details: dict | None = None,
 ) -> np.ndarray:
     """Lesion mask (H, W) bool from the lesion probability and the annotation.
 
     `image` (the original RGB image) is needed for `grabcut_refine` and `walker_share`. With
     `leak_ratio` the steps run a second time from a flat map (GrabCut from the clicks alone),
-    and that mask is returned when the first is more than `leak_ratio` times its area.
+    and that mask is returned when the first is more than `leak_ratio` times its area; a
+    `details` dict then receives `leak_check` = {fired, area_ratio, limit}, to be reported.
     """
     if lesion_prob.shape != ann.shape:
         raise ValueError(
@@ -266,7 +268,13 @@ def refine_mask(
         flat = np.full(ann.shape, LEAK_FLAT, np.float32)
         clicks_only = _refine(flat, ann, replace(options, walker_share=0.0), threshold, roi_clip,
                               image)  # fmt: skip
-        if mask.sum() > options.leak_ratio * max(int(clicks_only.sum()), 1):
+        ratio = float(mask.sum()) / max(int(clicks_only.sum()), 1)
+        fired = ratio > options.leak_ratio
+        if details is not None:
+            details["leak_check"] = {
+                "fired": fired, "area_ratio": round(ratio, 4), "limit": options.leak_ratio
+            }  # fmt: skip
+        if fired:
             mask = clicks_only
     return mask
 

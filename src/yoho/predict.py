@@ -39,6 +39,8 @@ class SegmentationResult:
     probability: (H, W) float32 lesion probability (inverted already for complement).
     timings: seconds per stage ("setup", "train", "predict", "total").
     curve: training loss per step.
+    post: what the post-processing decided (`leak_check`: whether GrabCut's mask from the
+    clicks alone replaced the walk's, and the area ratio; `yoho.postprocess.refine_mask`).
     """
 
     mask: np.ndarray
@@ -52,6 +54,7 @@ class SegmentationResult:
     complement: bool
     roi_clip: bool
     model: EdgeUNet | None = field(default=None, repr=False)
+    post: dict = field(default_factory=dict)
 
     @property
     def area(self) -> int:
@@ -175,6 +178,8 @@ def write_outputs(
         "exports": exports,
         "notice": "research use only, not a medical device",
     }
+    if "leak_check" in result.post:
+        summary["leak_check"] = result.post["leak_check"]
     if gt is not None:
         metrics = all_metrics(result.mask, gt)
         summary["metrics"] = {k: round(v, 5) for k, v in metrics.items()}

@@ -125,7 +125,7 @@ def _refine(image, annotation, model, prof, seed, dev, progress, should_stop, ro
     names = ("sure_high", "sure_low", "grabcut_iterations")
     round_post = {n: getattr(opt, n) for n in names if getattr(opt, n) is not None}
     post = dataclasses.replace(prof.post, **round_post)
-    probability, raw, mask, clip = predict_lesion(
+    probability, raw, mask, clip, details = predict_lesion(
         net, image, merged, work_image, box, dataclasses.replace(prof, post=post), dev, roi_clip
     )
     if opt.focus is not None and previous_mask is not None and annotation.rounds:
@@ -143,4 +143,5 @@ def _refine(image, annotation, model, prof, seed, dev, progress, should_stop, ro
         complement=annotation.complement,
         roi_clip=clip,
         model=net,
+        post=details,
     )

@@ -242,8 +242,13 @@ def test_the_leak_check_takes_grabcuts_mask_from_the_clicks_when_the_walk_is_far
     np.testing.assert_array_equal(
         refine_mask(zero, ann, dataclasses.replace(post, leak_ratio=1.6), image=image), walk
     )
-    fired = refine_mask(zero, ann, dataclasses.replace(post, leak_ratio=ratio / 2), image=image)
+    details = {}
+    fired = refine_mask(zero, ann, dataclasses.replace(post, leak_ratio=ratio / 2), image=image,
+                        details=details)  # fmt: skip
     np.testing.assert_array_equal(fired, clicks)
+    assert details["leak_check"] == {
+        "fired": True, "area_ratio": pytest.approx(ratio, abs=1e-4), "limit": ratio / 2
+    }  # fmt: skip
     two = dataclasses.replace(ann, lesion_circles=ann.lesion_circles[:2])
     np.testing.assert_array_equal(
         refine_mask(zero, two, dataclasses.replace(post, leak_ratio=ratio / 2), image=image),

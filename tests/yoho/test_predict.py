@@ -94,6 +94,10 @@ def test_written_outputs(tmp_path):
     assert summary["dice"] == pytest.approx(2 * 360 / 800)
     assert (tmp_path / "curve.png").is_file()
     assert not list(tmp_path.glob("*.tmp")), "atomic writes leave no temporary file"
+    assert "leak_check" not in summary  # only where the profile's post-processing checked
+    check = {"fired": True, "area_ratio": 2.1, "limit": 1.6}
+    result.post = {"leak_check": check}
+    assert write_outputs(tmp_path / "b", image, annotation(), result)["leak_check"] == check
 
 
 def test_io_errors(tmp_path):
