@@ -370,6 +370,15 @@
     }
   }
 
+  // The leak check (cpu_guided): the mask is GrabCut's from the circles alone when the walk
+  // spread past the lesion; the physician should know which of the two they are looking at.
+  function leakNote(s) {
+    const c = s && s.leak_check;
+    return c && c.fired
+      ? ` · mask from GrabCut on the circles (the walk spread to ${c.area_ratio.toFixed(1)}× its area)`
+      : "";
+  }
+
   async function showResult(job) {
     const files = (name, download) => imageUrl(`/jobs/${job.id}/files/${name}${download ? "?download=true" : ""}`);
     const layer = await loadImage(`${files("contour.png")}?v=${Date.now()}`); // a new round, same URL
@@ -383,7 +392,8 @@
     $("result-summary").textContent =
       `Lesion: ${s.area_fraction !== undefined ? (100 * s.area_fraction).toFixed(1) : "?"} % of the image` +
       ` · profile ${job.profile} · ${s.steps || job.total} steps${seconds ? ` · ${seconds}` : ""}` +
-      ` · finished ${job.finished ? new Date(job.finished).toLocaleTimeString() : ""}`;
+      ` · finished ${job.finished ? new Date(job.finished).toLocaleTimeString() : ""}` +
+      leakNote(s);
     $("result-panel").hidden = false;
     $("editor").dataset.result = job.id;
     app.job = job;
@@ -415,7 +425,8 @@
       const seconds = s.timings_s ? ` · ${s.timings_s.total.toFixed(1)} s` : "";
       $("result-summary").textContent =
         `Lesion: ${s.area_fraction !== undefined ? (100 * s.area_fraction).toFixed(1) : "?"} % of the image` +
-        ` · profile ${job.profile} · round ${rounds.round} (${s.clicks || 0} correction circles)${seconds}`;
+        ` · profile ${job.profile} · round ${rounds.round} (${s.clicks || 0} correction circles)${seconds}` +
+        leakNote(s);
     }
     if (rounds && rounds.refine && !jobRunning()) watchJob(rounds.refine);
     refreshControls();
