@@ -2,7 +2,7 @@
 
 The check (`yoho.postprocess.PostOptions.leak_ratio`) replaces the guided walk's mask by
 GrabCut's mask from the clicks alone (the `control_flat_0.4` variant) when the first is more
-than `--ratio` times the second's area, with three lesion circles or more and outside a
+than `--ratio` times the second's area with three lesion circles or more, and always with a
 complement ROI. Both areas follow from a row's precision and recall (area = recall × |lesion| /
 precision, and |lesion| cancels in the ratio), so the check's result on every image of a run
 made before it existed is exact: the flat row's Dice where it fires, the walk's elsewhere.
@@ -38,10 +38,12 @@ def area(row: dict) -> float:
     return float(row["recall"]) / precision if precision > 0 else 0.0
 
 
-def checked(walk: dict, flat: dict, ratio: float, circles: int) -> tuple[float, bool, float]:
+def checked(
+    walk: dict, flat: dict, ratio: float, circles: int, complement: bool
+) -> tuple[float, bool, float]:
     """(Dice after the check, whether it fired, area ratio walk / flat)."""
     r = area(walk) / max(area(flat), 1e-9)
-    fire = circles >= LEAK_MIN_CIRCLES and walk["complement"] != "True" and r > ratio
+    fire = complement or (circles >= LEAK_MIN_CIRCLES and r > ratio)
     return float(flat["dice"] if fire else walk["dice"]), fire, r
 
 
@@ -95,10 +97,17 @@ def main(argv: list[str] | None = None) -> int:
             continue
         k = re.search(r"_k(\d+)", setting)
         circles = int(k.group(1)) if k else 0
-        dice, fired, r = checked(m[a.walk], m[a.flat], a.ratio, circles)
-        control = checked(m[a.control], m[a.flat], a.ratio, circles)[0] if a.control in m else None
+        # Reprocessed variant rows leave `complement` empty: the image's other rows carry it.
+        complement = any(r["complement"] == "True" for r in m.values())
+        dice, fired, r = checked(m[a.walk], m[a.flat], a.ratio, circles, complement)
+        control = (
+            checked(m[a.control], m[a.flat], a.ratio, circles, complement)[0]
+            if a.control in m
+            else None
+        )
         others = {b: float(m[b]["dice"]) for b in BASELINES if b in m}
-        table.append(dict(image=image, setting=setting, walk=float(m[a.walk]["dice"]),
+        table.append(dict(image=image, setting=setting, complement=complement,
+                          walk=float(m[a.walk]["dice"]),
                           flat=float(m[a.flat]["dice"]), area_ratio=round(r, 4), fired=fired,
                           checked=dice, control_checked=control, **others))  # fmt: skip
     if not table:

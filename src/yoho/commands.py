@@ -48,7 +48,12 @@ def _circle(text: str, what: str):
 def _say_leak_check(image: Path, summary: dict) -> None:
     """Tell the user when the mask is GrabCut's from the circles rather than the walk's."""
     check = summary.get("leak_check")
-    if check and check["fired"]:
+    if check and check["fired"] and check.get("complement"):
+        typer.echo(
+            f"{image.name}: the ROI marks normal tissue (complement); the mask is GrabCut's from "
+            "the circles, not the walk's"
+        )
+    elif check and check["fired"]:
         typer.echo(
             f"{image.name}: the walk spread to {check['area_ratio']:.1f}x the area GrabCut finds "
             f"from the circles alone (limit {check['limit']:g}x); the mask is GrabCut's"

@@ -71,7 +71,8 @@ class PostOptions:
     check). A walk that crosses a faint lesion edge spreads towards the ROI's border, to
     several times the lesion; the lesion circles' colours then bound the lesion better. With
     one or two circles GrabCut's lesion colours are too few and its mask too small for the
-    check to mean anything.
+    check to mean anything. With a complement ROI the check always takes GrabCut's mask: the
+    walk's lesion seeds are then all of the image outside the ROI, and it floods the ROI.
     """
 
     force_circles: bool = False
@@ -263,16 +264,19 @@ def refine_mask(
     if options.leak_ratio > 0 and not options.grabcut_refine:
         raise ValueError("leak_ratio compares with GrabCut's mask: it needs grabcut_refine")
     mask = _refine(lesion_prob, ann, options, threshold, roi_clip, image)
-    checked = options.walker_share > 0 and options.leak_ratio > 0 and not ann.complement
-    if checked and len(ann.lesion_circles) >= LEAK_MIN_CIRCLES:
+    checked = options.walker_share > 0 and options.leak_ratio > 0
+    if checked and (ann.complement or len(ann.lesion_circles) >= LEAK_MIN_CIRCLES):
         flat = np.full(ann.shape, LEAK_FLAT, np.float32)
         clicks_only = _refine(flat, ann, replace(options, walker_share=0.0), threshold, roi_clip,
                               image)  # fmt: skip
         ratio = float(mask.sum()) / max(int(clicks_only.sum()), 1)
-        fired = ratio > options.leak_ratio
+        # A complement ROI is drawn over the normal tissue: the walk's lesion seeds are all of
+        # the image outside it, against a few normal circles inside, and it floods the ROI.
+        fired = ann.complement or ratio > options.leak_ratio
         if details is not None:
             details["leak_check"] = {
-                "fired": fired, "area_ratio": round(ratio, 4), "limit": options.leak_ratio
+                "fired": fired, "area_ratio": round(ratio, 4), "limit": options.leak_ratio,
+                "complement": ann.complement,
             }  # fmt: skip
         if fired:
             mask = clicks_only

@@ -225,8 +225,8 @@ def test_the_walkers_guide_channel_stops_the_walk_at_the_maps_edge():
 def test_the_leak_check_takes_grabcuts_mask_from_the_clicks_when_the_walk_is_far_larger(case):
     # `leak_ratio`: the post-processing runs a second time from a flat 0.4 map (GrabCut from
     # the clicks alone) and that mask is the result when the walker's is more than
-    # `leak_ratio` times its area; with fewer than three lesion circles, or a complement ROI,
-    # the check is off.
+    # `leak_ratio` times its area; with fewer than three lesion circles the check is off, and
+    # with a complement ROI it always takes GrabCut's mask.
     from yoho.postprocess import LEAK_FLAT, PostOptions, refine_mask
 
     image, gt, ann = case
@@ -247,7 +247,8 @@ def test_the_leak_check_takes_grabcuts_mask_from_the_clicks_when_the_walk_is_far
                         details=details)  # fmt: skip
     np.testing.assert_array_equal(fired, clicks)
     assert details["leak_check"] == {
-        "fired": True, "area_ratio": pytest.approx(ratio, abs=1e-4), "limit": ratio / 2
+        "fired": True, "area_ratio": pytest.approx(ratio, abs=1e-4), "limit": ratio / 2,
+        "complement": False,
     }  # fmt: skip
     two = dataclasses.replace(ann, lesion_circles=ann.lesion_circles[:2])
     np.testing.assert_array_equal(
@@ -259,6 +260,27 @@ def test_the_leak_check_takes_grabcuts_mask_from_the_clicks_when_the_walk_is_far
             refine_mask(zero, ann, dataclasses.replace(post, leak_ratio=bad), image=image)
     with pytest.raises(ValueError, match="it needs grabcut_refine"):
         refine_mask(zero, ann, PostOptions(walker_share=1.0, leak_ratio=1.6), image=image)
+
+
+def test_with_a_complement_roi_the_leak_check_always_takes_grabcuts_mask():
+    # The ROI marks the normal tissue: the walk's lesion seeds are all of the image outside it,
+    # against one or two normal circles inside, so the walk is not trusted whatever its area.
+    from yoho.postprocess import LEAK_FLAT, PostOptions, refine_mask
+
+    image, gt = synthetic_endoscopy(size=96, seed=2, lesion_scale=0.95)
+    ann = simulate_annotation(image, gt)
+    assert ann.complement
+    post = PostOptions(force_circles=True, fill_holes=True, keep_seeded=True, grabcut_refine=True,
+                       walker_share=1.0, sure_high=0.7, sure_low=0.3)  # fmt: skip
+    zero = np.zeros(gt.shape, np.float32)
+    clicks = refine_mask(np.full(gt.shape, LEAK_FLAT, np.float32), ann,
+                         dataclasses.replace(post, walker_share=0.0), image=image)  # fmt: skip
+    details = {}
+    checked = refine_mask(zero, ann, dataclasses.replace(post, leak_ratio=1.6), image=image,
+                          details=details)  # fmt: skip
+    np.testing.assert_array_equal(checked, clicks)
+    assert details["leak_check"]["fired"] and details["leak_check"]["complement"]
+    assert checked[~ann.roi_mask()].all()  # outside the complement ROI is still lesion
 
 
 @pytest.mark.shared_data

@@ -491,8 +491,11 @@ def test_the_leak_check_recomputed_from_a_results_file(tmp_path):
         ("b", "m0.15_k3", flat, 0.80, 0.95, 0.70, "False"),  # ratio 1.36: kept
         ("c", "m0.15_k1", walk, 0.60, 0.45, 1.00, "False"),  # one circle: never
         ("c", "m0.15_k1", flat, 0.90, 0.90, 0.90, "False"),
-        ("d", "m0.15_k3", walk, 0.60, 0.45, 1.00, "True"),  # complement: never
-        ("d", "m0.15_k3", flat, 0.90, 0.90, 0.90, "True"),
+        # complement: always. Reprocessed rows leave the column empty; the image's own rows
+        # (a baseline's here) say it.
+        ("d", "m0.15_k3", walk, 0.60, 0.45, 1.00, ""),
+        ("d", "m0.15_k3", flat, 0.90, 0.90, 0.90, ""),
+        ("d", "m0.15_k3", "grabcut", 0.85, 0.85, 0.85, "True"),
     ]
     store = ResultStore(tmp_path / "results.csv")
     store.add([dict(image=i, setting=s, method=m, kind="yoho", dice=d, precision=p, recall=r,
@@ -501,8 +504,8 @@ def test_the_leak_check_recomputed_from_a_results_file(tmp_path):
                         "--flat", flat, "--control", "none"]) == 0  # fmt: skip
     table = list(csv.DictReader((tmp_path / "o" / "leak_check.csv").open()))
     fired = {t["image"]: t["fired"] == "True" for t in table}
-    assert fired == {"a": True, "b": False, "c": False, "d": False}
+    assert fired == {"a": True, "b": False, "c": False, "d": True}
     checked = {t["image"]: float(t["checked"]) for t in table}
-    assert checked == {"a": 0.90, "b": 0.95, "c": 0.60, "d": 0.60}
+    assert checked == {"a": 0.90, "b": 0.95, "c": 0.60, "d": 0.90}
     assert float(table[0]["area_ratio"]) == pytest.approx(1.0 / 0.45 / (0.9 / 0.9), abs=1e-4)
-    assert "| all | 4 | 1 |" in (tmp_path / "o" / "leak_check.md").read_text()
+    assert "| all | 4 | 2 |" in (tmp_path / "o" / "leak_check.md").read_text()

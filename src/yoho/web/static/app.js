@@ -374,9 +374,10 @@
   // spread past the lesion; the physician should know which of the two they are looking at.
   function leakNote(s) {
     const c = s && s.leak_check;
-    return c && c.fired
-      ? ` · mask from GrabCut on the circles (the walk spread to ${c.area_ratio.toFixed(1)}× its area)`
-      : "";
+    if (!c || !c.fired) return "";
+    return c.complement
+      ? " · mask from GrabCut on the circles (the ROI marks normal tissue)"
+      : ` · mask from GrabCut on the circles (the walk spread to ${c.area_ratio.toFixed(1)}× its area)`;
   }
 
   async function showResult(job) {
