@@ -246,8 +246,9 @@ def refine_mask(
 
     `image` (the original RGB image) is needed for `grabcut_refine` and `walker_share`. With
     `leak_ratio` the steps run a second time from a flat map (GrabCut from the clicks alone),
-    and that mask is returned when the first is more than `leak_ratio` times its area; a
-    `details` dict then receives `leak_check` = {fired, area_ratio, limit}, to be reported.
+    and that mask is returned when the first is more than `leak_ratio` times its area, or
+    always with a complement ROI; a `details` dict then receives `leak_check` = {fired,
+    area_ratio, limit, complement}, to be reported.
     """
     if lesion_prob.shape != ann.shape:
         raise ValueError(

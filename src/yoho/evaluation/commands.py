@@ -42,7 +42,7 @@ def _run(
     gpus_per_job: float,
     torch_threads: int | None = None,
     corrections: int = 0,
-    variants: list[str] = (),
+    variants: tuple[str, ...] | list[str] = (),
 ) -> tuple:
     from yoho.console import items_bar
     from yoho.evaluation.dataset import load_dataset
