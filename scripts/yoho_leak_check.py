@@ -26,7 +26,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from yoho.io import write_text
+from yoho.evaluation.store import ResultStore
+from yoho.io import write_bytes, write_text
 from yoho.postprocess import LEAK_MIN_CIRCLES
 
 BASELINES = ("grabcut", "random_walker", "trainable")
@@ -34,8 +35,8 @@ BASELINES = ("grabcut", "random_walker", "trainable")
 
 def area(row: dict) -> float:
     """The mask's area in lesion areas (recall / precision); 0 for an empty mask."""
-    precision = float(row["precision"])
-    return float(row["recall"]) / precision if precision > 0 else 0.0
+    precision = row["precision"]
+    return row["recall"] / precision if precision > 0 else 0.0
 
 
 def checked(
@@ -44,7 +45,7 @@ def checked(
     """(Dice after the check, whether it fired, area ratio walk / flat)."""
     r = area(walk) / max(area(flat), 1e-9)
     fire = complement or (circles >= LEAK_MIN_CIRCLES and r > ratio)
-    return float(flat["dice"] if fire else walk["dice"]), fire, r
+    return (flat if fire else walk)["dice"], fire, r
 
 
 def figure(table: list[dict], ratio: float, path: Path) -> None:
@@ -68,10 +69,10 @@ def figure(table: list[dict], ratio: float, path: Path) -> None:
            title=f"Leak check, {len(table)} images")  # fmt: skip
     ax.legend(loc="lower right")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
-    tmp.replace(path)  # atomic: a reader never sees half a picture
+    write_bytes(path, buffer.getvalue())  # atomic, as every file the evaluation writes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,11 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path)
     a = p.parse_args(argv)
 
+    if not a.results.is_file():
+        sys.exit(f"{a.results}: results file not found")
+    try:  # the evaluation's own reader: numbers parsed, damaged rows named and left out
+        store = ResultStore(a.results)
+    except ValueError as exc:
+        sys.exit(str(exc))
+    for warning in store.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     rows: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
-    with a.results.open(newline="", encoding="utf-8-sig") as handle:
-        for row in csv.DictReader(handle):
-            if not row["error"]:
-                rows[(row["image"], row["setting"])][row["method"]] = row
+    for row in store.select():
+        rows[(row["image"], row["setting"])][row["method"]] = row
     table = []
     for (image, setting), m in sorted(rows.items()):
         if a.walk not in m or a.flat not in m:
@@ -105,10 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             if a.control in m
             else None
         )
-        others = {b: float(m[b]["dice"]) for b in BASELINES if b in m}
+        others = {b: m[b]["dice"] for b in BASELINES if b in m}
         table.append(dict(image=image, setting=setting, complement=complement,
-                          walk=float(m[a.walk]["dice"]),
-                          flat=float(m[a.flat]["dice"]), area_ratio=round(r, 4), fired=fired,
+                          walk=m[a.walk]["dice"], flat=m[a.flat]["dice"], area_ratio=round(r, 4), fired=fired,
                           checked=dice, control_checked=control, **others))  # fmt: skip
     if not table:
         sys.exit(f"{a.results}: no image has both {a.walk!r} and {a.flat!r} rows")

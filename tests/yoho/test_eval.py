@@ -509,3 +509,5 @@ def test_the_leak_check_recomputed_from_a_results_file(tmp_path):
     assert checked == {"a": 0.90, "b": 0.95, "c": 0.60, "d": 0.90}
     assert float(table[0]["area_ratio"]) == pytest.approx(1.0 / 0.45 / (0.9 / 0.9), abs=1e-4)
     assert "| all | 4 | 2 |" in (tmp_path / "o" / "leak_check.md").read_text()
+    with pytest.raises(SystemExit, match="nope.csv: results file not found"):
+        script.main([str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o")])

@@ -91,9 +91,11 @@ def _run(
     if jobs:
         with items_bar("evaluate", len(jobs)) as advance:
 
-            def progress(name: str, rows: list[dict]) -> None:
-                # Variants are recomputed as each image finishes, so that an interrupted run
-                # keeps them for every finished image (a resumed run adds the rest).
+            def image_done(name: str, rows: list[dict]) -> None:
+                """After each image: its variant rows, then the progress bar.
+
+                Variants are recomputed here, not after the run, so that an interrupted run
+                keeps them for every finished image (a resumed run adds the rest)."""
                 for r in rows:
                     if variants and r["method"] in yoho_labels and not r["error"]:
                         reprocess(store, [by_name[name]], out, r["setting"], r["method"],
@@ -109,10 +111,10 @@ def _run(
                 from yoho.evaluation.ray_engine import run_ray
 
                 failed = run_ray(
-                    jobs, store, progress, ray_address, cpus_per_job, gpus_per_job, clicks=clicks
+                    jobs, store, image_done, ray_address, cpus_per_job, gpus_per_job, clicks=clicks
                 )
             else:
-                failed = run_local(jobs, store, progress, clicks)
+                failed = run_local(jobs, store, image_done, clicks)
     for row in store.select(ok=False):
         if row["error"]:
             typer.echo(f"failed: {row['image']} {row['setting']} {row['method']}: {row['error']}")
