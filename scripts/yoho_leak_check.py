@@ -27,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from yoho.evaluation.store import ResultStore
-from yoho.io import write_bytes, write_text
+from yoho.io import write_figure, write_text
 from yoho.postprocess import LEAK_MIN_CIRCLES
 
 BASELINES = ("grabcut", "random_walker", "trainable")
@@ -69,10 +69,7 @@ def figure(table: list[dict], ratio: float, path: Path) -> None:
            title=f"Leak check, {len(table)} images")  # fmt: skip
     ax.legend(loc="lower right")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())  # atomic, as every file the evaluation writes
+    write_figure(path, fig, dpi=120, tight=False)  # atomic, as every file the evaluation writes
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,8 +34,8 @@ __all__ = [
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dcm"}
 SUMMARY_COLUMNS = (
-    "image", "annotation", "status", "area_px", "area_fraction", "complement", "profile",
-    "seed", "seconds", "dicom_seg", "output", "error",
+    "image", "annotation", "status", "area_px", "area_fraction", "complement", "leak_check",
+    "profile", "seed", "seconds", "dicom_seg", "output", "error",
 )  # fmt: skip
 
 
@@ -174,6 +174,14 @@ def find_pairs(images: Path, annotations: Path) -> tuple[list[tuple[Path, Path]]
     return pairs, missing
 
 
+def _leak_check_text(check: dict | None) -> str:
+    """`fired` when the mask is GrabCut's from the clicks (`yoho.postprocess`, leak check),
+    `no` when the check ran and kept the walk, empty when the profile has no check."""
+    if not check:
+        return ""
+    return "fired" if check.get("fired") else "no"
+
+
 def _row(req: SegmentRequest, status: str, summary: dict | None = None, error: str = "") -> dict:
     summary = summary or {}
     exports = summary.get("exports", {})
@@ -184,6 +192,7 @@ def _row(req: SegmentRequest, status: str, summary: dict | None = None, error: s
         "area_px": summary.get("area_px", ""),
         "area_fraction": summary.get("area_fraction", ""),
         "complement": summary.get("complement", ""),
+        "leak_check": _leak_check_text(summary.get("leak_check")),
         "profile": req.profile.name,
         "seed": req.seed,
         "seconds": (summary.get("timings_s") or {}).get("total", ""),

@@ -24,6 +24,7 @@ __all__ = [
     "write_json",
     "write_bytes",
     "write_text",
+    "write_figure",
     "check_output_folder",
     "check_output_file",
     "current_umask",
@@ -261,6 +262,18 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 def write_json(path: str | os.PathLike, payload: Any) -> Path:
     return write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_figure(path: str | os.PathLike, fig, dpi: int = 110, tight: bool = True) -> Path:
+    """Save a matplotlib figure as PNG atomically, then close it (figures are made in loops)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
+    plt.close(fig)
+    return write_bytes(path, buffer.getvalue())
 
 
 def write_png(path: str | os.PathLike, array: np.ndarray) -> Path:

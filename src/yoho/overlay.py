@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 
@@ -13,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from yoho.io import write_bytes  # noqa: E402
+from yoho.io import write_figure  # noqa: E402
 from yoho.letterbox import IGNORE  # noqa: E402
 
 __all__ = [
@@ -188,13 +187,6 @@ def label_picture(seg: np.ndarray, edge: np.ndarray) -> np.ndarray:
     return out
 
 
-def _save_figure(fig, path: str | os.PathLike) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
-
-
 def save_contact_sheet(
     samples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
     path: str | os.PathLike,
@@ -211,7 +203,7 @@ def save_contact_sheet(
         axes[r][2 * c].set_title(title, fontsize=7)
         axes[r][2 * c + 1].imshow(label_picture(seg, edge))
         axes[r][2 * c + 1].set_title("red 1 · black 0 · grey ignore · yellow edge", fontsize=5)
-    _save_figure(fig, path)
+    write_figure(path, fig)
 
 
 def save_curve(losses: Sequence[float], path: str | os.PathLike, title: str = "") -> None:
@@ -228,4 +220,4 @@ def save_curve(losses: Sequence[float], path: str | os.PathLike, title: str = ""
     ax.set_yscale("log")
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7)
-    _save_figure(fig, path)
+    write_figure(path, fig)

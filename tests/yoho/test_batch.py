@@ -4,6 +4,7 @@ after a kill), DICOM input with its DICOM-SEG, and output files readable by coll
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import stat
@@ -183,3 +184,24 @@ def test_a_summary_resaved_in_another_encoding_is_named_not_a_codec_error(tmp_pa
     assert len(lines) == 1 and "Traceback" not in result.output
     assert f"{out / 'summary.csv'}: not a readable summary" in lines[0]
     assert "save it as UTF-8" in lines[0] and not (out / "im0").exists()
+
+
+def test_the_summary_says_whether_the_leak_check_fired(tmp_path):
+    from dataclasses import replace
+
+    from yoho.batch import SegmentRequest, run_request
+    from yoho.profiles import get_profile
+
+    images, annotations = _folder(tmp_path, 1, without=0)
+    tiny = get_profile("tiny")
+    checked = replace(tiny, name="tiny_checked", post=get_profile("cpu_guided").post)
+    rows = {}
+    for prof in (tiny, checked):
+        out = tmp_path / prof.name
+        req = SegmentRequest(images / "im0.png", annotations / "im0.json", out, prof)
+        rows[prof.name] = run_request(req)
+        assert rows[prof.name]["status"] == "done", rows[prof.name]["error"]
+    assert rows["tiny"]["leak_check"] == ""  # no check in this profile
+    summary = json.loads((tmp_path / "tiny_checked" / "summary.json").read_text())
+    fired = summary["leak_check"]["fired"]
+    assert rows["tiny_checked"]["leak_check"] == ("fired" if fired else "no")

@@ -193,7 +193,7 @@ def write_click_report(store, setting: str, methods: list[str], max_clicks: int,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    from yoho.evaluation.report import _save_figure
+    from yoho.io import write_figure
 
-    _save_figure(fig, folder / "dice_vs_clicks.png")
+    write_figure(folder / "dice_vs_clicks.png", fig)
     return text

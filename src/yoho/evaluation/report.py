@@ -24,7 +24,7 @@ from yoho.io import (  # noqa: E402
     read_image,
     read_mask,
     read_probability,
-    write_bytes,
+    write_figure,
     write_json,
     write_text,
 )
@@ -119,15 +119,6 @@ def summary_markdown(summary: list[dict], title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _save_figure(fig, path: Path) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
-
-
 def box_plot(store: ResultStore, setting: str, methods: list[str], path: Path) -> None:
     """Dice per method as box plots with every image as a dot."""
     images = set(common_images(store, setting, methods))
@@ -148,7 +139,7 @@ def box_plot(store: ResultStore, setting: str, methods: list[str], path: Path) -
     ax.set_ylim(min(0.0, *(min(d) for d in data if d)) if any(data) else 0, 1.0)
     ax.set_title(f"Dice per image ({setting}, n = {len(images)})")
     ax.grid(axis="y", alpha=0.3)
-    _save_figure(fig, path)
+    write_figure(path, fig)
 
 
 def _outline(ax, mask, colour, width, style, label, mode=cv2.RETR_LIST) -> None:
@@ -220,7 +211,7 @@ def figure_grid(
                 labels.append(lab)
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
     fig.suptitle(f"best / median / worst by {rank_by} Dice ({setting}); dashed = ground truth")
-    _save_figure(fig, path)
+    write_figure(path, fig)
     return [name for _, name in picks]
 
 
@@ -274,7 +265,7 @@ def probability_grid(
     fig.colorbar(shown_map, ax=axes[1, :].tolist(), fraction=0.02, label="lesion probability")
     fig.suptitle(f"{method}: lesion probability before ROI clip and post-processing ({setting})",
                  y=0.02)  # fmt: skip
-    _save_figure(fig, path)
+    write_figure(path, fig)
     return True
 
 
