@@ -135,6 +135,7 @@ def random_walker_probability(
     max_pixels: int | None = None,
     guide: np.ndarray | None = None,
     guide_weight: float = 0.0,
+    extra_normal: np.ndarray | None = None,
 ) -> np.ndarray:
     """The random walker's lesion probability (H, W) float32 in [0, 1]: 1 on the lesion seeds,
     0 on the normal ones, elsewhere the probability that a walk from the pixel reaches a
@@ -148,10 +149,18 @@ def random_walker_probability(
     The walk is then hindered where the image's colour *or* the map changes: the map's edge
     between what the network takes for lesion and for normal tissue stops the walk where the
     image has no edge of its own. None or a weight of 0: the image alone.
+    extra_normal: (H, W) bool, more normal seeds than the clicks give (YOHO's network's
+    confident normal tissue, `yoho.postprocess.network_normal_seeds`); a lesion seed wins.
     """
     _, lesion, normal = _seeds(image, ann)
     if guide is not None and guide.shape != lesion.shape:
         raise ValueError(f"the walker's guide is {guide.shape}, the image {lesion.shape}")
+    if extra_normal is not None:
+        if extra_normal.shape != lesion.shape:
+            raise ValueError(
+                f"extra normal seeds are {extra_normal.shape}, the image {lesion.shape}"
+            )
+        normal = normal | (extra_normal.astype(bool) & ~lesion)
     if guide_weight == 0:
         guide = None
     h, w = lesion.shape

@@ -37,8 +37,10 @@ __all__ = [
     "focus_on_clicks",
     "scaled_size",
     "resize_mask",
+    "network_normal_seeds",
     "LEAK_FLAT",
     "LEAK_MIN_CIRCLES",
+    "SEED_CLEARANCE",
 ]
 
 # `leak_ratio`'s reference: a flat map below the 0.5 threshold and inside every sure band, so
@@ -46,6 +48,12 @@ __all__ = [
 # `control_flat_0.4` evaluation variant measures).
 LEAK_FLAT = 0.4
 LEAK_MIN_CIRCLES = 3
+# `network_seeds`: no seed within this many radii of a lesion circle. The simulated physician's
+# first circle is as large as fits the lesion, up to a quarter of its diameter, so three radii
+# around it cover the lesion itself; the network's "normal" there is more often a mistake than
+# the walker's (development images, docs/yoho_evaluation.md).
+SEED_CLEARANCE = 3.0
+SEED_ERODE_PX = 3
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,11 @@ class PostOptions:
     one or two circles GrabCut's lesion colours are too few and its mask too small for the
     check to mean anything. With a complement ROI the check always takes GrabCut's mask: the
     walk's lesion seeds are then all of the image outside the ROI, and it floods the ROI.
+    network_seeds: with the guided walker (`walker_guide` > 0) and at least `LEAK_MIN_CIRCLES`
+    lesion circles, ROI pixels where the network's map is below this value become normal
+    seeds of the walker (`network_normal_seeds`; 0: none). In a loose ROI the physician's few
+    normal circles leave the walk free to flood the normal tissue around the lesion; the
+    network has learnt what that tissue looks like, and its confident "normal" stops the walk.
     """
 
     force_circles: bool = False
@@ -88,6 +101,7 @@ class PostOptions:
     walker_max_pixels: int | None = 500_000
     walker_guide: float = 0.0
     leak_ratio: float = 0.0
+    network_seeds: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -185,6 +199,38 @@ def calibrate_to_clicks(
     return np.clip(scaled, 0.0, 1.0).astype(np.float32)
 
 
+def network_normal_seeds(
+    lesion_prob: np.ndarray,
+    ann: Annotation,
+    below: float,
+    clearance: float = SEED_CLEARANCE,
+    erode_px: int = SEED_ERODE_PX,
+) -> np.ndarray:
+    """Pixels the network is sure are normal tissue inside the ROI, as (H, W) bool.
+
+    Parameters
+    ----------
+    lesion_prob : the network's lesion map (calibrated to the clicks: the normal circles and
+        the ring outside the ROI read about 0).
+    ann : the annotation; its merged lesion circles (corrections included) are kept clear.
+    below : pixels of the ROI with `lesion_prob` below this value.
+    clearance : none within this many radii of any lesion circle's centre.
+    erode_px : the region is eroded by a disc of this radius first, so that a thin band of low
+        values along an edge (where the map is only blurred) gives no seed.
+
+    Empty with a complement ROI: its normal tissue is inside the ROI by definition.
+    """
+    ann = ann.merged()
+    if ann.complement or below <= 0:
+        return np.zeros(ann.shape, bool)
+    low = ((lesion_prob < below) & ann.roi_mask()).astype(np.uint8)
+    if erode_px > 0:
+        size = 2 * erode_px + 1
+        low = cv2.erode(low, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    near = circles_mask([Circle(c.x, c.y, clearance * c.r) for c in ann.lesion_circles], ann.shape)
+    return low.astype(bool) & ~near
+
+
 def _grabcut_refine(image, prob, mask, roi, lesion_seeds, normal_seeds, ann, opt) -> np.ndarray:
     size = scaled_size(mask.shape, opt.grabcut_max_pixels)
     if size is not None:
@@ -248,7 +294,8 @@ def refine_mask(
     `leak_ratio` the steps run a second time from a flat map (GrabCut from the clicks alone),
     and that mask is returned when the first is more than `leak_ratio` times its area, or
     always with a complement ROI; a `details` dict then receives `leak_check` = {fired,
-    area_ratio, limit, complement}, to be reported.
+    area_ratio, limit, complement}, to be reported, and with `network_seeds` the count of
+    seed pixels, `network_seeds` = {pixels, below}.
     """
     if lesion_prob.shape != ann.shape:
         raise ValueError(
@@ -264,7 +311,7 @@ def refine_mask(
         raise ValueError(f"leak_ratio must be >= 0, got {options.leak_ratio}")
     if options.leak_ratio > 0 and not options.grabcut_refine:
         raise ValueError("leak_ratio compares with GrabCut's mask: it needs grabcut_refine")
-    mask = _refine(lesion_prob, ann, options, threshold, roi_clip, image)
+    mask = _refine(lesion_prob, ann, options, threshold, roi_clip, image, details)
     checked = options.walker_share > 0 and options.leak_ratio > 0
     if checked and (ann.complement or len(ann.lesion_circles) >= LEAK_MIN_CIRCLES):
         flat = np.full(ann.shape, LEAK_FLAT, np.float32)
@@ -284,17 +331,26 @@ def refine_mask(
     return mask
 
 
-def _refine(lesion_prob, ann, options, threshold, roi_clip, image) -> np.ndarray:
+def _refine(lesion_prob, ann, options, threshold, roi_clip, image, details=None) -> np.ndarray:
     if options.walker_share > 0:
         if image is None or image.shape[:2] != ann.shape:
             raise ValueError("walker_share needs the original image of the annotation")
         from yoho.baselines import random_walker_probability  # baselines import this module
 
         share = options.walker_share
+        guided = options.walker_guide > 0
+        seeds = None
+        if guided and options.network_seeds > 0 and len(ann.lesion_circles) >= LEAK_MIN_CIRCLES:
+            seeds = network_normal_seeds(lesion_prob, ann, options.network_seeds)
+            if details is not None:
+                details["network_seeds"] = {
+                    "pixels": int(seeds.sum()),
+                    "below": options.network_seeds,
+                }
         walker = random_walker_probability(
             image, ann, max_pixels=options.walker_max_pixels,
-            guide=lesion_prob if options.walker_guide > 0 else None,
-            guide_weight=options.walker_guide,
+            guide=lesion_prob if guided else None, guide_weight=options.walker_guide,
+            extra_normal=seeds,
         )  # fmt: skip
         lesion_prob = ((1.0 - share) * lesion_prob + share * walker).astype(np.float32)
     mask = lesion_prob > threshold

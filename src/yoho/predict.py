@@ -40,7 +40,8 @@ class SegmentationResult:
     timings: seconds per stage ("setup", "train", "predict", "total").
     curve: training loss per step.
     post: what the post-processing decided (`leak_check`: whether GrabCut's mask from the
-    clicks alone replaced the walk's, and the area ratio; `yoho.postprocess.refine_mask`).
+    clicks alone replaced the walk's, and the area ratio; `network_seeds`: how many pixels of
+    the network's sure normal tissue seeded the walk; `yoho.postprocess.refine_mask`).
     """
 
     mask: np.ndarray
@@ -178,8 +179,9 @@ def write_outputs(
         "exports": exports,
         "notice": "research use only, not a medical device",
     }
-    if "leak_check" in result.post:
-        summary["leak_check"] = result.post["leak_check"]
+    for key in ("leak_check", "network_seeds"):  # what the post-processing decided
+        if key in result.post:
+            summary[key] = result.post[key]
     if gt is not None:
         metrics = all_metrics(result.mask, gt)
         summary["metrics"] = {k: round(v, 5) for k, v in metrics.items()}

@@ -306,3 +306,70 @@ def test_the_leak_check_rescues_a_walk_past_a_faint_edge_on_a_development_image(
     unchecked = dice(refine_mask(zero, ann, dataclasses.replace(post, leak_ratio=0.0),
                                  image=image), gt)  # fmt: skip
     assert unchecked < 0.75 and checked > 0.9
+
+
+def _loose_roi_case(circles: int = 3):
+    # An image without edges (faint noise), an ROI over its left 81 columns, lesion circles at
+    # its left end, no normal circle: the walk's only normal seeds are outside the ROI.
+    rng = np.random.default_rng(0)
+    image = np.clip(120 + rng.normal(0, 2, (40, 100, 3)), 0, 255).astype(np.uint8)
+    roi = np.array([[0, 0], [80, 0], [80, 39], [0, 39]], float)
+    lesion = [Circle(8, y, 3) for y in (10, 20, 30)][:circles]
+    ann = Annotation(100, 40, Roi(polygons=[roi]), lesion_circles=lesion, normal_circles=[])
+    # The network's map: lesion on the left, fading to sure normal tissue from x = 54 on.
+    ramp = np.clip(1.0 - np.arange(100) / 60.0, 0.0, 1.0).astype(np.float32)
+    return image, ann, np.repeat(ramp[None, :], 40, axis=0)
+
+
+def test_network_normal_seeds_are_the_maps_sure_normal_far_from_the_lesion_circles():
+    from yoho.postprocess import SEED_CLEARANCE, network_normal_seeds
+
+    _, ann, prob = _loose_roi_case()
+    prob[:, 30:32] = 0.0  # a thin low band (the ramp also stays low outside the ROI)
+    seeds = network_normal_seeds(prob, ann, 0.1)
+    roi = ann.roi_mask()
+    assert seeds.any() and not seeds[~roi].any()
+    assert (prob[seeds] < 0.1).all()
+    near = circles_mask([Circle(c.x, c.y, SEED_CLEARANCE * c.r) for c in ann.lesion_circles],
+                        prob.shape)  # fmt: skip
+    assert not (seeds & near).any()
+    assert not seeds[:, :54].any()  # the 2-px band is eroded away
+    # Eroded by 3 px inside the low region (x > 54) and inside the ROI's edge (x = 80).
+    cols = np.flatnonzero(seeds.any(axis=0))
+    assert cols.min() == 58 and cols.max() == 77, (cols.min(), cols.max())
+    assert not network_normal_seeds(prob, ann, 0.0).any()
+    assert not network_normal_seeds(prob, dataclasses.replace(ann, complement=True), 0.1).any()
+
+
+def test_the_networks_sure_normal_stops_a_walk_that_floods_a_loose_roi():
+    # Without the seeds the guided walk's lesion reaches halfway to the ROI's edge (x = 44);
+    # the network's sure normal tissue (map < 0.1 from x = 54) seeds the walk as normal and
+    # holds the lesion well short of it. The control (no guide) and one-circle cases are
+    # unchanged: the seeds are the network's, and need three lesion circles.
+    from yoho.baselines import random_walker_probability
+    from yoho.postprocess import PostOptions, network_normal_seeds, refine_mask
+
+    image, ann, prob = _loose_roi_case()
+    post = PostOptions(walker_share=1.0, walker_guide=1.0)
+    free = refine_mask(prob, ann, post, image=image)
+    details = {}
+    seeded = refine_mask(prob, ann, dataclasses.replace(post, network_seeds=0.1), image=image,
+                         details=details)  # fmt: skip
+    seeds = network_normal_seeds(prob, ann, 0.1)
+    assert details["network_seeds"] == {"pixels": int(seeds.sum()), "below": 0.1}
+    assert not (seeded & seeds).any()
+    edge_free = np.flatnonzero(free.any(axis=0)).max()
+    edge_seeded = np.flatnonzero(seeded.any(axis=0)).max()
+    assert edge_free >= 40 and edge_seeded <= edge_free - 8, (edge_free, edge_seeded)
+    control = dataclasses.replace(post, walker_guide=0.0)
+    np.testing.assert_array_equal(
+        refine_mask(prob, ann, dataclasses.replace(control, network_seeds=0.1), image=image),
+        refine_mask(prob, ann, control, image=image),
+    )
+    image1, ann1, prob1 = _loose_roi_case(circles=1)
+    np.testing.assert_array_equal(
+        refine_mask(prob1, ann1, dataclasses.replace(post, network_seeds=0.1), image=image1),
+        refine_mask(prob1, ann1, post, image=image1),
+    )
+    with pytest.raises(ValueError, match="extra normal seeds are"):
+        random_walker_probability(image, ann, extra_normal=seeds[:, :50])

@@ -103,6 +103,7 @@ def test_profiles_registry():
         sure_high=0.7,
         sure_low=0.3,
         leak_ratio=1.6,
+        network_seeds=0.1,
     )
     custom = dataclasses.replace(get_profile("tiny"), name="tiny-test-copy")
     register_profile(custom)

@@ -48,9 +48,12 @@ VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
     "guide_random_walker": (_GUIDED, True, 0.5),
     "guide_control_random_walker": (replace(_GUIDED, walker_guide=0.0), True, 0.5),
     # `cpu_guided` without its check against a walk that spread past the lesion (leak_ratio),
-    # and the same for its control: the default before the check came in.
+    # and the same for its control.
     "guide_no_leak_check": (replace(_GUIDED, leak_ratio=0.0), True, 0.5),
     "guide_control_no_leak_check": (replace(_GUIDED, walker_guide=0.0, leak_ratio=0.0), True, 0.5),
+    # `cpu_guided` without the network's confident normal tissue as walker seeds
+    # (network_seeds): the default before they came in.
+    "guide_no_network_seeds": (replace(_GUIDED, network_seeds=0.0), True, 0.5),
     # GrabCut's sure lesion raised on the guided walker's map, sure normal kept: with three
     # lesion circles the walker calls much of a loose ROI lesion with confidence.
     "guide_sure_0.8_0.3": (replace(_GUIDED, sure_high=0.8), True, 0.5),
