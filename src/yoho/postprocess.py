@@ -41,6 +41,7 @@ __all__ = [
     "LEAK_FLAT",
     "LEAK_MIN_CIRCLES",
     "SEED_CLEARANCE",
+    "SEED_ERODE_PX",
 ]
 
 # `leak_ratio`'s reference: a flat map below the 0.5 threshold and inside every sure band, so
@@ -309,6 +310,8 @@ def refine_mask(
         raise ValueError(f"walker_guide must be >= 0, got {options.walker_guide}")
     if not options.leak_ratio >= 0:  # NaN too
         raise ValueError(f"leak_ratio must be >= 0, got {options.leak_ratio}")
+    if not 0.0 <= options.network_seeds <= 1.0:  # NaN too
+        raise ValueError(f"network_seeds must lie in [0, 1], got {options.network_seeds}")
     if options.leak_ratio > 0 and not options.grabcut_refine:
         raise ValueError("leak_ratio compares with GrabCut's mask: it needs grabcut_refine")
     mask = _refine(lesion_prob, ann, options, threshold, roi_clip, image, details)

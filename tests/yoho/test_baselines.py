@@ -373,3 +373,6 @@ def test_the_networks_sure_normal_stops_a_walk_that_floods_a_loose_roi():
     )
     with pytest.raises(ValueError, match="extra normal seeds are"):
         random_walker_probability(image, ann, extra_normal=seeds[:, :50])
+    for bad in (float("nan"), -0.1, 1.5):
+        with pytest.raises(ValueError, match="network_seeds must lie in"):
+            refine_mask(prob, ann, dataclasses.replace(post, network_seeds=bad), image=image)
