@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from yoho.io import write_bytes
+
 __all__ = ["synthetic_endoscopy", "write_dicom"]
 
 
@@ -113,7 +115,6 @@ def write_dicom(path, image: np.ndarray, photometric: str = "RGB"):
     """Save `image` as a single-frame DICOM file (VL Endoscopic Image) of a phantom patient,
     for tests and the demo of DICOM input and DICOM-SEG output; returns the dataset (pydicom)."""
     import io
-    from pathlib import Path
 
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -141,5 +142,5 @@ def write_dicom(path, image: np.ndarray, photometric: str = "RGB"):
         ds.PixelData = np.ascontiguousarray(image[:, :, 0]).tobytes()
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
-    Path(path).write_bytes(buffer.getvalue())
+    write_bytes(path, buffer.getvalue())  # atomic: a crash leaves no half-written file
     return ds
