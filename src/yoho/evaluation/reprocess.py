@@ -58,6 +58,11 @@ VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
     # lesion circles the walker calls much of a loose ROI lesion with confidence.
     "guide_sure_0.8_0.3": (replace(_GUIDED, sure_high=0.8), True, 0.5),
     "guide_sure_0.9_0.3": (replace(_GUIDED, sure_high=0.9), True, 0.5),
+    # GrabCut's sure normal lowered, sure lesion kept: with one lesion circle in a tight ROI the
+    # walker's map falls below 0.3 over the lesion's rim, and the band forbids it to GrabCut.
+    "guide_sure_0.7_0.2": (replace(_GUIDED, sure_low=0.2), True, 0.5),
+    "guide_sure_0.7_0.1": (replace(_GUIDED, sure_low=0.1), True, 0.5),
+    "guide_sure_0.7_0.05": (replace(_GUIDED, sure_low=0.05), True, 0.5),
     "control_flat_0.4": (_FULL, True, 0.5),
     "control_flat_0.6": (_FULL, True, 0.5),
     "full": (_FULL, True, 0.5),
