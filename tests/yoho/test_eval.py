@@ -511,3 +511,56 @@ def test_the_leak_check_recomputed_from_a_results_file(tmp_path):
     assert "| all | 4 | 2 |" in (tmp_path / "o" / "leak_check.md").read_text()
     with pytest.raises(SystemExit, match="nope.csv: results file not found"):
         script.main([str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o")])
+
+
+def test_walker_levels_on_a_synthetic_image(tmp_path):
+    # scripts/yoho_walker_levels.py: the featureless walk is the clicks' geometry (1 on the
+    # lesion circle, 0 outside the ROI, falling away from the circle); a network map with a
+    # sharp step at the truth pulls the guided walk above that geometry on the truth's edge.
+    import importlib.util
+    from pathlib import Path
+
+    from yoho.annotation import save_annotation
+    from yoho.evaluation.runner import method_dir
+    from yoho.physician import OracleOptions
+
+    path = Path(__file__).parents[2] / "scripts" / "yoho_walker_levels.py"
+    spec = importlib.util.spec_from_file_location("yoho_walker_levels", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    data = make_dataset(tmp_path / "data", n=1, size=96)
+    item = load_dataset(data)[0]
+    from yoho.io import read_image
+
+    image = read_image(item.image)
+    truth = read_mask(item.mask, image.shape)
+    ann = simulate_annotation(image, truth, OracleOptions(margin_factor=0.3, lesion_circles=1))
+    out = tmp_path / "out"
+    save_annotation(ann, out / "annotations" / "m0.3_k1" / f"{item.name}.json")
+
+    geometry = script.geometry_walk(ann)
+    lesion = circles_mask(ann.lesion_circles, ann.shape)
+    assert np.allclose(geometry[lesion], 1.0) and np.allclose(geometry[~ann.roi_mask()], 0.0)
+    c = ann.lesion_circles[0]
+    roi = ann.roi_mask()
+    ray = [geometry[int(c.y), x] for x in range(int(c.x + c.r) + 1, 96) if roi[int(c.y), x]]
+    assert len(ray) > 3 and all(a >= b - 1e-3 for a, b in zip(ray, ray[1:], strict=False))
+
+    edge = script.edge_pixels(truth, ann.roi_mask())
+    assert edge.any() and not (edge & ~ann.roi_mask()).any()
+    assert math.isnan(script.level_on(geometry, np.zeros_like(edge)))
+
+    folder = method_dir(out, "m0.3_k1", "yoho(cpu_guided)", "probability")
+    write_png(folder / f"{item.name}.png", np.where(truth, 230, 25).astype(np.uint8))
+    assert script.main(["--data", str(data), "--out", str(out), "--settings", "m0.3_k1",
+                        "--bands", "0.3,0.1"]) == 0  # fmt: skip
+    rows = list(csv.DictReader((out / "report" / "walker_levels" / "walker_levels.csv").open()))
+    assert len(rows) == 1 and rows[0]["setting"] == "m0.3_k1"
+    assert float(rows[0]["walk_on_edge"]) > float(rows[0]["geometry_on_edge"]) + 0.1
+    assert float(rows[0]["dice_band_0.3"]) > 0.8 and "dice_band_0.1" in rows[0]
+    assert "| m0.3_k1 | 1 |" in (out / "report" / "walker_levels" / "walker_levels.md").read_text()
+    with pytest.raises(SystemExit, match="no saved yoho\\(cpu_guided\\) maps for setting m0.5_k1"):
+        script.main(["--data", str(data), "--out", str(out), "--settings", "m0.5_k1"])
+    with pytest.raises(SystemExit, match="--bands: each band must lie in"):
+        script.main(["--data", str(data), "--out", str(out), "--settings", "m0.3_k1",
+                     "--bands", "1.5"])  # fmt: skip
