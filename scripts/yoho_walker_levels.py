@@ -166,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     if not all(0.0 <= b <= 1.0 for b in bands):
         raise SystemExit(f"--bands: each band must lie in [0, 1], got {args.bands!r}")
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
-    rows = measure(args.data, args.out, settings, bands, args.profile)
+    try:
+        rows = measure(args.data, args.out, settings, bands, args.profile)
+    except (FileNotFoundError, ValueError) as err:  # a missing file, a map of the wrong size
+        raise SystemExit(str(err)) from None
     report = args.report or args.out / "report" / "walker_levels"
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))

@@ -561,6 +561,11 @@ def test_walker_levels_on_a_synthetic_image(tmp_path):
     assert "| m0.3_k1 | 1 |" in (out / "report" / "walker_levels" / "walker_levels.md").read_text()
     with pytest.raises(SystemExit, match="no saved yoho\\(cpu_guided\\) maps for setting m0.5_k1"):
         script.main(["--data", str(data), "--out", str(out), "--settings", "m0.5_k1"])
+    (out / "annotations" / "m0.3_k1" / f"{item.name}.json").unlink()
+    with pytest.raises(SystemExit, match=f"{item.name}.json: annotation file not found"):
+        script.main(["--data", str(data), "--out", str(out), "--settings", "m0.3_k1"])
+    with pytest.raises(SystemExit, match="nodata: data folder not found"):
+        script.main(["--data", str(tmp_path / "nodata"), "--out", str(out), "--settings", "x"])
     with pytest.raises(SystemExit, match="--bands: each band must lie in"):
         script.main(["--data", str(data), "--out", str(out), "--settings", "m0.3_k1",
                      "--bands", "1.5"])  # fmt: skip
