@@ -37,7 +37,7 @@ from yoho.evaluation.dataset import load_dataset
 from yoho.evaluation.runner import method_dir
 from yoho.io import read_image, read_mask, read_probability, write_figure, write_text
 from yoho.metrics import dice
-from yoho.postprocess import LEAK_MIN_CIRCLES, network_normal_seeds, refine_mask
+from yoho.postprocess import refine_mask, walker_map
 from yoho.profiles import get_profile
 
 # The truth's edge this close to the ROI's border is the border's, not the lesion's.
@@ -68,18 +68,6 @@ def level_on(values: np.ndarray, where: np.ndarray) -> float:
     return float(np.median(values[where])) if where.any() else float("nan")
 
 
-def guided_walk(image, prob, ann, post) -> np.ndarray:
-    """The walk `refine_mask` starts from with the profile's options (network seeds included)."""
-    ann = ann.merged()
-    seeds = None
-    if post.network_seeds > 0 and len(ann.lesion_circles) >= LEAK_MIN_CIRCLES:
-        seeds = network_normal_seeds(prob, ann, post.network_seeds)
-    return random_walker_probability(
-        image, ann, max_pixels=post.walker_max_pixels, guide=prob,
-        guide_weight=post.walker_guide, extra_normal=seeds,
-    )  # fmt: skip
-
-
 def measure(data: Path, out: Path, settings: list[str], bands: list[float], profile: str):
     prof = get_profile(profile)
     post = replace(prof.post, calibrate=False)  # the saved map is already calibrated
@@ -105,7 +93,7 @@ def measure(data: Path, out: Path, settings: list[str], bands: list[float], prof
             row = {
                 "image": path.stem,
                 "setting": setting,
-                "walk_on_edge": level_on(guided_walk(image, prob, ann, post), edge),
+                "walk_on_edge": level_on(walker_map(prob, ann, post, image), edge),
                 "geometry_on_edge": level_on(geometry_walk(ann, post.walker_max_pixels), edge),
             }
             for band in bands:

@@ -38,6 +38,7 @@ __all__ = [
     "scaled_size",
     "resize_mask",
     "network_normal_seeds",
+    "walker_map",
     "LEAK_FLAT",
     "LEAK_MIN_CIRCLES",
     "SEED_CLEARANCE",
@@ -334,27 +335,41 @@ def refine_mask(
     return mask
 
 
+def walker_map(
+    lesion_prob: np.ndarray,
+    ann: Annotation,
+    options: PostOptions,
+    image: np.ndarray,
+    details: dict | None = None,
+) -> np.ndarray:
+    """The random walker's lesion map that `walker_share` mixes in, as (H, W) float32.
+
+    The walk runs on `image` and, with `walker_guide` > 0, on the network's map too; with
+    `network_seeds` (guided, `LEAK_MIN_CIRCLES` lesion circles or more) the network's sure normal
+    tissue seeds it as well, and a `details` dict receives `network_seeds` = {pixels, below}.
+    """
+    from yoho.baselines import random_walker_probability  # baselines import this module
+
+    ann = ann.merged()
+    guided = options.walker_guide > 0
+    seeds = None
+    if guided and options.network_seeds > 0 and len(ann.lesion_circles) >= LEAK_MIN_CIRCLES:
+        seeds = network_normal_seeds(lesion_prob, ann, options.network_seeds)
+        if details is not None:
+            details["network_seeds"] = {"pixels": int(seeds.sum()), "below": options.network_seeds}
+    return random_walker_probability(
+        image, ann, max_pixels=options.walker_max_pixels,
+        guide=lesion_prob if guided else None, guide_weight=options.walker_guide,
+        extra_normal=seeds,
+    )  # fmt: skip
+
+
 def _refine(lesion_prob, ann, options, threshold, roi_clip, image, details=None) -> np.ndarray:
     if options.walker_share > 0:
         if image is None or image.shape[:2] != ann.shape:
             raise ValueError("walker_share needs the original image of the annotation")
-        from yoho.baselines import random_walker_probability  # baselines import this module
-
         share = options.walker_share
-        guided = options.walker_guide > 0
-        seeds = None
-        if guided and options.network_seeds > 0 and len(ann.lesion_circles) >= LEAK_MIN_CIRCLES:
-            seeds = network_normal_seeds(lesion_prob, ann, options.network_seeds)
-            if details is not None:
-                details["network_seeds"] = {
-                    "pixels": int(seeds.sum()),
-                    "below": options.network_seeds,
-                }
-        walker = random_walker_probability(
-            image, ann, max_pixels=options.walker_max_pixels,
-            guide=lesion_prob if guided else None, guide_weight=options.walker_guide,
-            extra_normal=seeds,
-        )  # fmt: skip
+        walker = walker_map(lesion_prob, ann, options, image, details)
         lesion_prob = ((1.0 - share) * lesion_prob + share * walker).astype(np.float32)
     mask = lesion_prob > threshold
     roi = ann.roi_mask()

@@ -27,7 +27,7 @@ from yoho.evaluation.settings import (
 )
 from yoho.evaluation.store import ResultStore
 from yoho.evaluation.sweep import sweep_table
-from yoho.io import read_mask, write_png
+from yoho.io import read_image, read_mask, write_png
 from yoho.physician import simulate_annotation
 from yoho.postprocess import PostOptions, circles_mask, refine_mask
 from yoho.profiles import get_profile
@@ -530,8 +530,6 @@ def test_walker_levels_on_a_synthetic_image(tmp_path):
     spec.loader.exec_module(script)
     data = make_dataset(tmp_path / "data", n=1, size=96)
     item = load_dataset(data)[0]
-    from yoho.io import read_image
-
     image = read_image(item.image)
     truth = read_mask(item.mask, image.shape)
     ann = simulate_annotation(image, truth, OracleOptions(margin_factor=0.3, lesion_circles=1))
