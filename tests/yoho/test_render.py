@@ -9,7 +9,7 @@ from scipy.ndimage import distance_transform_edt
 from yoho.annotation import Annotation, Circle, Roi
 from yoho.letterbox import IGNORE
 from yoho.render import RenderedDataset, RenderOptions, radius_ladder
-from yoho.render.composite import rim_of
+from yoho.render.composite import rim_of, shuffle_tiles
 
 
 def disc(shape, x, y, r):
@@ -246,3 +246,59 @@ def test_outside_patches_are_cut_from_outside_the_roi_and_labelled_other_class()
     assert pasted > 20
     # Switched off (the paper), the bank has no outside patches.
     assert not RenderedDataset(image, ann, size=120, length=2, seed=0).bank.outside
+
+
+def test_shuffled_tiles_keep_every_pixel_with_its_own_label():
+    # A label that can be read back from each pixel: the image's red value is 10 × the label
+    # (0, 1; 25 for IGNORE), so a tile moved without its labels would be caught.
+    rng = np.random.default_rng(3)
+    seg = rng.choice(np.array([0, 1, IGNORE], np.uint8), size=(50, 70))
+    image = np.zeros((50, 70, 3), np.uint8)
+    image[..., 0] = np.where(seg == IGNORE, 25, seg * 10)
+    image[..., 1] = np.arange(70)[None, :]  # position, to see that tiles moved
+    edge = (seg == 1).astype(np.uint8)
+    out_img, out_seg, out_edge = shuffle_tiles(image, seg, edge, 0.2, np.random.default_rng(0))
+    assert np.array_equal(out_img[..., 0], np.where(out_seg == IGNORE, 25, out_seg * 10))
+    assert np.array_equal(out_edge, (out_seg == 1).astype(np.uint8))
+    side = 10  # 0.2 × 50: a 5 × 7 grid, nothing left over
+    assert not np.array_equal(out_img[..., 1], image[..., 1])
+    # Tiles move whole (turned by k·90°): each output tile is one input tile, turned.
+    tiles = {image[y : y + side, x : x + side].tobytes() for y in range(0, 50, side)
+             for x in range(0, 70, side)}  # fmt: skip
+    for y in range(0, 50, side):
+        for x in range(0, 70, side):
+            tile = out_img[y : y + side, x : x + side]
+            assert any(np.rot90(tile, -k).tobytes() in tiles for k in range(4))
+    # The strip beyond the grid stays in place (tiles of round(0.2 × 47) = 9 px: 5 × 7 of them).
+    odd = shuffle_tiles(image[:47, :66], seg[:47, :66], edge[:47, :66], 0.2,
+                        np.random.default_rng(0))  # fmt: skip
+    assert np.array_equal(odd[0][:, 63:], image[:47, 63:66])
+    assert np.array_equal(odd[1][45:], seg[45:47, :66])
+    assert not np.array_equal(odd[0][:45, :63], image[:45, :63])
+
+
+def test_shuffled_backgrounds_hide_where_normal_tissue_lies(synthetic, synthetic_annotation):
+    image, _ = synthetic
+    kwargs = dict(size=96, length=12, seed=5)
+    plain = RenderedDataset(image, synthetic_annotation, **kwargs)
+    shuffled = RenderedDataset(
+        image, synthetic_annotation, options=RenderOptions(shuffle_background=1.0), **kwargs
+    )
+    plain_seg = plain.render(0)[1]
+    moved = 0
+    for i in range(len(shuffled) - 1):
+        img, seg, edge, placements = shuffled.render(i)
+        assert set(np.unique(seg)) <= {0, 1, IGNORE}
+        # The ROI's ignored pixels no longer sit where the ROI is.
+        roi = shuffled.roi
+        moved += int((seg[roi] != IGNORE).mean() > 0.3)
+        for p in placements:  # patches are pasted on the shuffled background, labelled
+            assert seg[p.y, p.x] == (1 if p.target else 0)
+    assert moved >= 8
+    # The last sample is still the untouched original, and the switch off keeps the stream.
+    assert np.array_equal(shuffled.render(11)[1], plain.render(11)[1])
+    assert np.array_equal(
+        RenderedDataset(image, synthetic_annotation,
+                        options=RenderOptions(shuffle_background=0.0), **kwargs).render(0)[1],
+        plain_seg,
+    )  # fmt: skip

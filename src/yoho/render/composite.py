@@ -28,6 +28,7 @@ __all__ = [
     "base_labels",
     "render_composite",
     "render_original",
+    "shuffle_tiles",
 ]
 
 
@@ -52,6 +53,13 @@ class RenderOptions:
     place_in_fov: patch centres only inside the field of view (the authors: anywhere).
     outside_patches: share of pasted patches cut from outside the ROI, labelled as the other
         class (see `yoho.render.bank.build_outside_patches`); 0 in the paper.
+    shuffle_background: share of composites whose background (the image under the pasted
+        patches, with its labels) is cut into square tiles that are put back in a random order,
+        each turned by a random multiple of 90° (`shuffle_tiles`); 0 in the paper. Why: with
+        the image always in place, the network can learn *where* the labelled normal tissue
+        lies (outside the ROI) instead of what it looks like, and then reads the whole
+        unlabelled ROI as one plateau; shuffled, only the tissue's look tells the classes apart.
+    tile_fraction: side of a background tile as a fraction of the working image's shorter side.
     """
 
     min_patches: int = 8
@@ -68,6 +76,8 @@ class RenderOptions:
     original_views: int = 1
     place_in_fov: bool = False
     outside_patches: float = 0.0
+    shuffle_background: float = 0.0
+    tile_fraction: float = 0.125
 
 
 @dataclass(frozen=True)
@@ -155,8 +165,11 @@ def render_composite(
     finds no free position is skipped, so a crowded image gets fewer patches, never a hang.
     """
     h, w = roi.shape
-    out = image.astype(np.float32)
     seg, edge = base_labels(roi, fov, complement, options)
+    # No extra draw when the switch is off: the paper's random stream stays the same.
+    if options.shuffle_background > 0 and rng.random() < options.shuffle_background:
+        image, seg, edge = shuffle_tiles(image, seg, edge, options.tile_fraction, rng)
+    out = image.astype(np.float32)
     placements: list[Placement] = []
     wanted = max(options.min_patches, len(bank.circles))
     centres = np.flatnonzero(fov) if options.place_in_fov and fov.any() else None
@@ -218,6 +231,36 @@ def render_composite(
 
     composite, seg, edge = augment(out, seg, edge, rng, options)
     return composite, seg, edge, placements
+
+
+def shuffle_tiles(
+    image: np.ndarray,
+    seg: np.ndarray,
+    edge: np.ndarray,
+    tile_fraction: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The image and its labels cut into square tiles, shuffled and each turned by k·90°.
+
+    Tiles have side round(tile_fraction × the shorter side) (at least 2 px); the grid covers
+    the largest multiple of the tile side, and the strip beyond it (right, bottom) stays in
+    place. Image and labels move together, so every pixel keeps its own label.
+    """
+    h, w = seg.shape
+    side = max(2, int(round(tile_fraction * min(h, w))))
+    rows, cols = h // side, w // side
+    if rows * cols < 2:
+        return image, seg, edge
+    arrays = [image.copy(), seg.copy(), edge.copy()]
+    order = rng.permutation(rows * cols)
+    turns = rng.integers(0, 4, size=rows * cols)
+    for dst, (src, k) in enumerate(zip(order, turns, strict=True)):
+        sy, sx = divmod(int(src), cols)
+        dy, dx = divmod(dst, cols)
+        for out, arr in zip(arrays, (image, seg, edge), strict=True):
+            tile = arr[sy * side : (sy + 1) * side, sx * side : (sx + 1) * side]
+            out[dy * side : (dy + 1) * side, dx * side : (dx + 1) * side] = np.rot90(tile, int(k))
+    return arrays[0], arrays[1], arrays[2]
 
 
 def augment(
