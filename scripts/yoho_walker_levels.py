@@ -5,7 +5,10 @@ and below `sure_low`. This recomputes, for each image of a `yoho evaluate` outpu
 saved YOHO maps, that walk (from the saved network map, as the profile does) and the walk of
 the same seeds on a featureless image: geometry alone, where a walk from each pixel ends given
 only the circles and the ROI. It reports the median of both on the truth's edge inside the ROI,
-and the Dice of the profile's post-processing with GrabCut's sure-normal band at `--bands`.
+the Dice of the profile's post-processing with GrabCut's sure-normal band at `--bands`, and how
+well the network's map, geometry alone and the walk each rank lesion above normal tissue inside
+the ROI (ROC AUC over the ROI's pixels outside the clicked circles): a network map that ranks
+no better than geometry has nothing of its own to give the walk.
 
 When the two medians agree, the walk's value at the lesion's edge is set by where the edge lies
 between the circles and the ROI's border, not by the image: no fixed band then fits both a
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from yoho.annotation import Annotation, load_annotation
 from yoho.baselines import random_walker_probability
@@ -63,6 +67,23 @@ def edge_pixels(truth: np.ndarray, roi: np.ndarray) -> np.ndarray:
     return edge & inner
 
 
+def unclicked_roi(ann: Annotation) -> np.ndarray:
+    """The ROI's pixels outside every clicked circle: where the maps must decide."""
+    where = ann.roi_mask().copy()
+    yy, xx = np.ogrid[: ann.shape[0], : ann.shape[1]]
+    for c in list(ann.lesion_circles) + list(ann.normal_circles):
+        where &= (xx - c.x) ** 2 + (yy - c.y) ** 2 > c.r**2
+    return where
+
+
+def ranking(values: np.ndarray, truth: np.ndarray, where: np.ndarray) -> float:
+    """ROC AUC of `values` for lesion vs normal over `where` (NaN with one class only)."""
+    labels = truth[where].astype(bool)
+    if labels.all() or not labels.any():
+        return float("nan")
+    return float(roc_auc_score(labels, values[where]))
+
+
 def level_on(values: np.ndarray, where: np.ndarray) -> float:
     """Median of `values` over `where` (NaN where it is empty)."""
     return float(np.median(values[where])) if where.any() else float("nan")
@@ -90,11 +111,17 @@ def measure(data: Path, out: Path, settings: list[str], bands: list[float], prof
             ann = load_annotation(out / "annotations" / setting / f"{path.stem}.json", image.shape)
             prob = read_probability(path, image.shape)
             edge = edge_pixels(truth, ann.roi_mask())
+            walk = walker_map(prob, ann, post, image)
+            geometry = geometry_walk(ann, post.walker_max_pixels)
+            decide = unclicked_roi(ann.merged())
             row = {
                 "image": path.stem,
                 "setting": setting,
-                "walk_on_edge": level_on(walker_map(prob, ann, post, image), edge),
-                "geometry_on_edge": level_on(geometry_walk(ann, post.walker_max_pixels), edge),
+                "walk_on_edge": level_on(walk, edge),
+                "geometry_on_edge": level_on(geometry, edge),
+                "auc_network": ranking(prob, truth, decide),
+                "auc_geometry": ranking(geometry, truth, decide),
+                "auc_walk": ranking(walk, truth, decide),
             }
             for band in bands:
                 mask = refine_mask(prob, ann, replace(post, sure_low=band), prof.threshold,
@@ -108,11 +135,14 @@ def measure(data: Path, out: Path, settings: list[str], bands: list[float], prof
 
 def summary(rows: list[dict], bands: list[float]) -> str:
     head = ["setting", "n", "walk on edge", "geometry on edge"] + [f"band {b:g}" for b in bands]
+    head += ["AUC network", "AUC geometry", "AUC walk"]
+    keys = ["walk_on_edge", "geometry_on_edge"] + [f"dice_band_{b:g}" for b in bands]
+    keys += ["auc_network", "auc_geometry", "auc_walk"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for setting in dict.fromkeys(r["setting"] for r in rows):
         group = [r for r in rows if r["setting"] == setting]
         cells = [setting, str(len(group))]
-        for key in ["walk_on_edge", "geometry_on_edge"] + [f"dice_band_{b:g}" for b in bands]:
+        for key in keys:
             cells.append(f"{np.nanmean([r[key] for r in group]):.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

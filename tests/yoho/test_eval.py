@@ -556,7 +556,15 @@ def test_walker_levels_on_a_synthetic_image(tmp_path):
     assert len(rows) == 1 and rows[0]["setting"] == "m0.3_k1"
     assert float(rows[0]["walk_on_edge"]) > float(rows[0]["geometry_on_edge"]) + 0.1
     assert float(rows[0]["dice_band_0.3"]) > 0.8 and "dice_band_0.1" in rows[0]
-    assert "| m0.3_k1 | 1 |" in (out / "report" / "walker_levels" / "walker_levels.md").read_text()
+    # The step map ranks every lesion pixel above every normal one; geometry ranks well, not
+    # perfectly; the ranking is over the ROI outside the clicked circles only.
+    assert float(rows[0]["auc_network"]) == 1.0
+    assert 0.5 < float(rows[0]["auc_geometry"]) < 1.0 and 0.5 < float(rows[0]["auc_walk"]) <= 1.0
+    decide = script.unclicked_roi(ann)
+    assert not (decide & lesion).any() and not (decide & ~roi).any() and decide.any()
+    assert math.isnan(script.ranking(geometry, np.ones_like(truth), decide))
+    table = (out / "report" / "walker_levels" / "walker_levels.md").read_text()
+    assert "| m0.3_k1 | 1 |" in table and "| AUC network | AUC geometry | AUC walk |" in table
     with pytest.raises(SystemExit, match="no saved yoho\\(cpu_guided\\) maps for setting m0.5_k1"):
         script.main(["--data", str(data), "--out", str(out), "--settings", "m0.5_k1"])
     (out / "annotations" / "m0.3_k1" / f"{item.name}.json").unlink()
