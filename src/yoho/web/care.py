@@ -4,8 +4,7 @@
   hardware, named for what they mean to a clinician: "Fast (≈1 min, CPU)" (`cpu_guided`, the
   measured best on a CPU) everywhere, and "Published schedule (GPU)" (`paper`) only when a
   CUDA GPU is used. The developer profiles (`cpu`, `cpu_tuned`, `cpu_calibrated`, `cpu_fused`,
-  `tiny`)
-  appear only with
+  `cpu_shuffled`, `tiny`) appear only with
   `yoho serve --expert`. The profile the server was started with is always offered. The API
   still accepts every known profile by name (scripts, tests).
 - **Delete.** `DELETE /api/images/{id}` removes the image and everything derived from it (its
@@ -42,6 +41,7 @@ __all__ = ["PROFILE_LABELS", "offered_profiles", "add_care_routes", "delete_imag
 NOTICE = "Research use only — not a medical device."
 PROFILE_LABELS = {
     "cpu_guided": "Fast (≈1 min, CPU)",
+    "cpu_shuffled": "Developer: cpu_shuffled (network trained on shuffled backgrounds; candidate)",
     "cpu_fused": "Developer: cpu_fused (¼ network + ¾ walker, the previous default)",
     "cpu_calibrated": "Developer: cpu_calibrated (network map only, no walker)",
     "paper": "Published schedule (GPU)",

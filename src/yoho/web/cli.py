@@ -36,7 +36,9 @@ def serve_cmd(
         "cores this process may use less those other processes keep busy).",
     ),
     expert: bool = typer.Option(
-        False, "--expert", help="Also offer the developer profiles (cpu, cpu_tuned, tiny)."
+        False,
+        "--expert",
+        help="Also offer the developer profiles (cpu, cpu_tuned, cpu_shuffled, tiny, ...).",
     ),
 ) -> None:
     """Run the physician's web tool: annotate an image and segment it in the browser.
