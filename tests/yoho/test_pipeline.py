@@ -109,9 +109,10 @@ def test_profiles_registry():
     # nothing else differs, so its every4 comparison with `cpu_guided` isolates that change.
     shuffled = get_profile("cpu_shuffled")
     assert shuffled.render.shuffle_background == 0.5 and guided.render.shuffle_background == 0
-    assert dataclasses.replace(
+    renamed = dataclasses.replace(
         shuffled, name=guided.name, description=guided.description, render=guided.render
-    ) == guided
+    )
+    assert renamed == guided
     custom = dataclasses.replace(get_profile("tiny"), name="tiny-test-copy")
     register_profile(custom)
     assert get_profile("tiny-test-copy") is custom
