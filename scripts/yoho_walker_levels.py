@@ -41,7 +41,7 @@ from yoho.evaluation.dataset import load_dataset
 from yoho.evaluation.runner import method_dir
 from yoho.io import read_image, read_mask, read_probability, write_figure, write_text
 from yoho.metrics import dice
-from yoho.postprocess import refine_mask, walker_map
+from yoho.postprocess import circles_mask, refine_mask, walker_map
 from yoho.profiles import get_profile
 
 # The truth's edge this close to the ROI's border is the border's, not the lesion's.
@@ -69,11 +69,8 @@ def edge_pixels(truth: np.ndarray, roi: np.ndarray) -> np.ndarray:
 
 def unclicked_roi(ann: Annotation) -> np.ndarray:
     """The ROI's pixels outside every clicked circle: where the maps must decide."""
-    where = ann.roi_mask().copy()
-    yy, xx = np.ogrid[: ann.shape[0], : ann.shape[1]]
-    for c in list(ann.lesion_circles) + list(ann.normal_circles):
-        where &= (xx - c.x) ** 2 + (yy - c.y) ** 2 > c.r**2
-    return where
+    clicked = circles_mask(list(ann.lesion_circles) + list(ann.normal_circles), ann.shape)
+    return ann.roi_mask() & ~clicked
 
 
 def ranking(values: np.ndarray, truth: np.ndarray, where: np.ndarray) -> float:
