@@ -14,7 +14,15 @@ __all__ = ["DEFAULT_PROFILE", "Device", "Engine", "ProfileName", "PROFILE_NAMES"
 Device = Literal["auto", "cpu", "cuda", "mps"]
 Engine = Literal["local", "ray"]
 ProfileName = Literal[
-    "cpu", "cpu_calibrated", "cpu_fused", "cpu_guided", "cpu_shuffled", "cpu_tuned", "paper", "tiny"
+    "cpu",
+    "cpu_calibrated",
+    "cpu_fused",
+    "cpu_guided",
+    "cpu_shuffled",
+    "cpu_shuffled_ema",
+    "cpu_tuned",
+    "paper",
+    "tiny",
 ]
 # The profile behind the figures in docs/yoho_evaluation.md: what segment/evaluate/serve use.
 DEFAULT_PROFILE = "cpu_guided"

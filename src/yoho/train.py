@@ -141,13 +141,23 @@ def train(
         persistent_workers=False,
     )
     autocast, scaler = _autocast(dev, prof.amp)
-    # An exponential moving average of the weights (BatchNorm statistics included) smooths out
-    # the last noisy steps of a short schedule; the average is the network that is returned.
-    ema = (
-        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(prof.ema_decay), use_buffers=True)
-        if prof.ema_decay
-        else None
-    )
+    # An average of the weights (BatchNorm statistics included) smooths out the last noisy steps
+    # of a short schedule, so that two runs whose rounding differs (thread counts) end closer;
+    # the average is the network that is returned. Either exponential over the whole run or
+    # plain over the last steps: an exponential one long enough to steady the masks still gave
+    # the young weights of mid-run a third of its weight (docs/yoho_evaluation.md).
+    if prof.ema_decay and prof.average_last:
+        raise ValueError(f"profile {prof.name!r}: ema_decay and average_last exclude each other")
+    if prof.ema_decay:
+        ema = AveragedModel(
+            model, multi_avg_fn=get_ema_multi_avg_fn(prof.ema_decay), use_buffers=True
+        )
+        average_from = 0
+    elif prof.average_last:
+        ema = AveragedModel(model, use_buffers=True)  # the running mean
+        average_from = max(0, prof.total_steps - prof.average_last)
+    else:
+        ema = None
     result = TrainResult(model=model, device=str(dev), setup_seconds=time.perf_counter() - t0)
 
     total = prof.total_steps
@@ -187,7 +197,7 @@ def train(
         else:
             loss.backward()
             optimiser.step()
-        if ema is not None:
+        if ema is not None and step >= average_from:
             ema.update_parameters(model)
         value = float(loss.detach())
         if not np.isfinite(value):

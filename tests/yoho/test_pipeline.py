@@ -113,6 +113,14 @@ def test_profiles_registry():
         shuffled, name=guided.name, description=guided.description, render=guided.render
     )
     assert renamed == guided
+    # `cpu_shuffled_ema` is `cpu_shuffled` whose network is the moving average of its weights.
+    averaged = get_profile("cpu_shuffled_ema")
+    assert averaged.ema_decay == 0.95 and shuffled.ema_decay is None
+    assert averaged.average_last is None
+    renamed = dataclasses.replace(
+        averaged, name=shuffled.name, description=shuffled.description, ema_decay=None
+    )
+    assert renamed == shuffled
     custom = dataclasses.replace(get_profile("tiny"), name="tiny-test-copy")
     register_profile(custom)
     assert get_profile("tiny-test-copy") is custom

@@ -42,6 +42,7 @@ NOTICE = "Research use only — not a medical device."
 PROFILE_LABELS = {
     "cpu_guided": "Fast (≈1 min, CPU)",
     "cpu_shuffled": "Developer: cpu_shuffled (network trained on shuffled backgrounds; candidate)",
+    "cpu_shuffled_ema": "Developer: cpu_shuffled_ema (cpu_shuffled, moving average of the weights; candidate)",
     "cpu_fused": "Developer: cpu_fused (¼ network + ¾ walker, the previous default)",
     "cpu_calibrated": "Developer: cpu_calibrated (network map only, no walker)",
     "paper": "Published schedule (GPU)",
