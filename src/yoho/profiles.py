@@ -350,14 +350,19 @@ TINY = Profile(
 PROFILES: dict[str, Profile] = {}
 
 
+def check_averaging(profile: Profile) -> None:
+    """Refuse a profile that asks for both kinds of weight averaging."""
+    if profile.ema_decay and profile.average_last:
+        raise ValueError(f"profile {profile.name!r}: ema_decay and average_last exclude each other")
+
+
 def register_profile(profile: Profile, overwrite: bool = False) -> Profile:
     """Make `profile` available by name."""
     if profile.name in PROFILES and not overwrite:
         raise ValueError(f"profile {profile.name!r} already exists")
     if not profile.phases or profile.total_steps < 1:
         raise ValueError(f"profile {profile.name!r} has no training step")
-    if profile.ema_decay and profile.average_last:
-        raise ValueError(f"profile {profile.name!r}: ema_decay and average_last exclude each other")
+    check_averaging(profile)
     PROFILES[profile.name] = profile
     return profile
 

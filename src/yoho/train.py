@@ -19,7 +19,7 @@ from yoho.annotation import Annotation
 from yoho.io import write_bytes
 from yoho.losses import yoho_loss
 from yoho.model.net import EdgeUNet, ModelConfig, build_model
-from yoho.profiles import Profile, get_profile
+from yoho.profiles import Profile, check_averaging, get_profile
 from yoho.render.dataset import RenderedDataset
 from yoho.threads import available_cores
 
@@ -146,18 +146,15 @@ def train(
     # the average is the network that is returned. Either exponential over the whole run or
     # plain over the last steps: an exponential one long enough to steady the masks still gave
     # the young weights of mid-run a third of its weight (docs/yoho_evaluation.md).
-    if prof.ema_decay and prof.average_last:
-        raise ValueError(f"profile {prof.name!r}: ema_decay and average_last exclude each other")
+    check_averaging(prof)  # a profile passed in directly was never registered
+    averaged, average_from = None, 0
     if prof.ema_decay:
-        ema = AveragedModel(
+        averaged = AveragedModel(
             model, multi_avg_fn=get_ema_multi_avg_fn(prof.ema_decay), use_buffers=True
         )
-        average_from = 0
     elif prof.average_last:
-        ema = AveragedModel(model, use_buffers=True)  # the running mean
+        averaged = AveragedModel(model, use_buffers=True)  # the running mean
         average_from = max(0, prof.total_steps - prof.average_last)
-    else:
-        ema = None
     result = TrainResult(model=model, device=str(dev), setup_seconds=time.perf_counter() - t0)
 
     total = prof.total_steps
@@ -197,8 +194,8 @@ def train(
         else:
             loss.backward()
             optimiser.step()
-        if ema is not None and step >= average_from:
-            ema.update_parameters(model)
+        if averaged is not None and step >= average_from:
+            averaged.update_parameters(model)
         value = float(loss.detach())
         if not np.isfinite(value):
             raise FloatingPointError(f"training diverged at step {step + 1} (loss {value})")
@@ -206,8 +203,8 @@ def train(
         result.parts.append(parts)
         if progress is not None:
             progress(step + 1, total, value)
-    if ema is not None:
-        result.model = model = ema.module
+    if averaged is not None:
+        result.model = model = averaged.module
     model.eval()
     result.seconds = time.perf_counter() - t0
     return result
