@@ -20,6 +20,7 @@ ProfileName = Literal[
     "cpu_guided",
     "cpu_shuffled",
     "cpu_shuffled_ema",
+    "cpu_shuffled_anneal",
     "cpu_tuned",
     "paper",
     "tiny",

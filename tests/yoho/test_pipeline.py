@@ -121,6 +121,14 @@ def test_profiles_registry():
         averaged, name=shuffled.name, description=shuffled.description, ema_decay=None
     )
     assert renamed == shuffled
+    # `cpu_shuffled_anneal` is `cpu_shuffled` whose learning rate cools faster (× 0.6 per epoch).
+    annealed = get_profile("cpu_shuffled_anneal")
+    assert annealed.lr_gamma == 0.6 and shuffled.lr_gamma == 0.8
+    assert annealed.ema_decay is None and annealed.average_last is None
+    renamed = dataclasses.replace(
+        annealed, name=shuffled.name, description=shuffled.description, lr_gamma=shuffled.lr_gamma
+    )
+    assert renamed == shuffled
     custom = dataclasses.replace(get_profile("tiny"), name="tiny-test-copy")
     register_profile(custom)
     assert get_profile("tiny-test-copy") is custom
