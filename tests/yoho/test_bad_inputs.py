@@ -619,7 +619,7 @@ PROFILES_SHOWN = "|".join(PROFILE_NAMES)
 )
 def test_fixed_choices_are_listed_in_help_and_enforced(command, option, values):
     # Wide enough that rich does not wrap the longest list (the profile names) in its column.
-    result = cli.invoke(app, [command, "-h"], env={"COLUMNS": "260"})
+    result = cli.invoke(app, [command, "-h"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
     assert option in result.output and values in result.output, result.output
     wrong = cli.invoke(app, [command, option, "nonsense"])
