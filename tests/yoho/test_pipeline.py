@@ -81,6 +81,14 @@ def test_checkpoint_round_trip(tmp_path, synthetic, synthetic_annotation):
         load_checkpoint(tmp_path / "junk.pt")
 
 
+def assert_differs_only_in(profile, base, *fields):
+    """`profile` is `base` with `fields` changed (and its own name and description)."""
+    assert all(getattr(profile, f) != getattr(base, f) for f in fields)
+    restored = {f: getattr(base, f) for f in fields}
+    renamed = dataclasses.replace(profile, name=base.name, description=base.description, **restored)
+    assert renamed == base
+
+
 def test_profiles_registry():
     assert {"paper", "cpu", "tiny"} <= set(__import__("yoho.profiles").profiles.PROFILES)
     paper = get_profile("paper")
@@ -109,26 +117,17 @@ def test_profiles_registry():
     # nothing else differs, so its every4 comparison with `cpu_guided` isolates that change.
     shuffled = get_profile("cpu_shuffled")
     assert shuffled.render.shuffle_background == 0.5 and guided.render.shuffle_background == 0
-    renamed = dataclasses.replace(
-        shuffled, name=guided.name, description=guided.description, render=guided.render
-    )
-    assert renamed == guided
+    assert_differs_only_in(shuffled, guided, "render")
     # `cpu_shuffled_ema` is `cpu_shuffled` whose network is the moving average of its weights.
     averaged = get_profile("cpu_shuffled_ema")
     assert averaged.ema_decay == 0.95 and shuffled.ema_decay is None
     assert averaged.average_last is None
-    renamed = dataclasses.replace(
-        averaged, name=shuffled.name, description=shuffled.description, ema_decay=None
-    )
-    assert renamed == shuffled
+    assert_differs_only_in(averaged, shuffled, "ema_decay")
     # `cpu_shuffled_anneal` is `cpu_shuffled` whose learning rate cools faster (× 0.6 per epoch).
     annealed = get_profile("cpu_shuffled_anneal")
     assert annealed.lr_gamma == 0.6 and shuffled.lr_gamma == 0.8
     assert annealed.ema_decay is None and annealed.average_last is None
-    renamed = dataclasses.replace(
-        annealed, name=shuffled.name, description=shuffled.description, lr_gamma=shuffled.lr_gamma
-    )
-    assert renamed == shuffled
+    assert_differs_only_in(annealed, shuffled, "lr_gamma")
     custom = dataclasses.replace(get_profile("tiny"), name="tiny-test-copy")
     register_profile(custom)
     assert get_profile("tiny-test-copy") is custom
