@@ -136,6 +136,7 @@ def random_walker_probability(
     guide: np.ndarray | None = None,
     guide_weight: float = 0.0,
     extra_normal: np.ndarray | None = None,
+    extra_lesion: np.ndarray | None = None,
 ) -> np.ndarray:
     """The random walker's lesion probability (H, W) float32 in [0, 1]: 1 on the lesion seeds,
     0 on the normal ones, elsewhere the probability that a walk from the pixel reaches a
@@ -151,16 +152,20 @@ def random_walker_probability(
     image has no edge of its own. None or a weight of 0: the image alone.
     extra_normal: (H, W) bool, more normal seeds than the clicks give (YOHO's network's
     confident normal tissue, `yoho.postprocess.network_normal_seeds`); a lesion seed wins.
+    extra_lesion: (H, W) bool, more lesion seeds than the clicks give (YOHO's network's
+    confident lesion joined to a lesion circle, `yoho.postprocess.network_lesion_seeds`);
+    every normal seed wins over them.
     """
     _, lesion, normal = _seeds(image, ann)
     if guide is not None and guide.shape != lesion.shape:
         raise ValueError(f"the walker's guide is {guide.shape}, the image {lesion.shape}")
+    for kind, extra in (("normal", extra_normal), ("lesion", extra_lesion)):
+        if extra is not None and extra.shape != lesion.shape:
+            raise ValueError(f"extra {kind} seeds are {extra.shape}, the image {lesion.shape}")
     if extra_normal is not None:
-        if extra_normal.shape != lesion.shape:
-            raise ValueError(
-                f"extra normal seeds are {extra_normal.shape}, the image {lesion.shape}"
-            )
         normal = normal | (extra_normal.astype(bool) & ~lesion)
+    if extra_lesion is not None:
+        lesion = lesion | (extra_lesion.astype(bool) & ~normal)
     if guide_weight == 0:
         guide = None
     h, w = lesion.shape

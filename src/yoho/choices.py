@@ -21,6 +21,7 @@ ProfileName = Literal[
     "cpu_shuffled",
     "cpu_shuffled_ema",
     "cpu_shuffled_anneal",
+    "cpu_shuffled_seeded",
     "cpu_tuned",
     "paper",
     "tiny",

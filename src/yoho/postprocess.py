@@ -38,6 +38,7 @@ __all__ = [
     "scaled_size",
     "resize_mask",
     "network_normal_seeds",
+    "network_lesion_seeds",
     "walker_map",
     "LEAK_FLAT",
     "LEAK_MIN_CIRCLES",
@@ -83,11 +84,22 @@ class PostOptions:
     one or two circles GrabCut's lesion colours are too few and its mask too small for the
     check to mean anything. With a complement ROI the check always takes GrabCut's mask: the
     walk's lesion seeds are then all of the image outside the ROI, and it floods the ROI.
-    network_seeds: with the guided walker (`walker_guide` > 0) and at least `LEAK_MIN_CIRCLES`
-    lesion circles, ROI pixels where the network's map is below this value become normal
-    seeds of the walker (`network_normal_seeds`; 0: none). In a loose ROI the physician's few
-    normal circles leave the walk free to flood the normal tissue around the lesion; the
-    network has learnt what that tissue looks like, and its confident "normal" stops the walk.
+    network_seeds: with the guided walker (`walker_guide` > 0) and at least
+    `network_seeds_min_circles` lesion circles, ROI pixels where the network's map is below
+    this value become normal seeds of the walker (`network_normal_seeds`; 0: none). In a loose
+    ROI the physician's few normal circles leave the walk free to flood the normal tissue
+    around the lesion; the network has learnt what that tissue looks like, and its confident
+    "normal" stops the walk.
+    network_seeds_min_circles: the fewest lesion circles with which `network_seeds` are used
+    (`LEAK_MIN_CIRCLES`, 3, by default). With one circle a network that reads the ROI as a
+    plateau calls parts of the lesion sure normal; one trained to tell the ROI's tissues
+    apart (`RenderOptions.shuffle_background`) can seed the walk from one circle too.
+    network_lesion_seeds: with the guided walker and fewer than `LEAK_MIN_CIRCLES` lesion
+    circles, ROI pixels where the network's map is at least this value, in regions joined to
+    a lesion circle, become lesion seeds of the walker (`network_lesion_seeds`; 0: none). One
+    small circle is a weak source: the walk's 0.5 level lies near it, well inside a tight ROI's
+    lesion. The network's sure lesion around the circle makes the source as large as what the
+    network is sure of. With three circles the clicks already spread over the lesion.
     """
 
     force_circles: bool = False
@@ -104,6 +116,8 @@ class PostOptions:
     walker_guide: float = 0.0
     leak_ratio: float = 0.0
     network_seeds: float = 0.0
+    network_seeds_min_circles: int = LEAK_MIN_CIRCLES
+    network_lesion_seeds: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -233,6 +247,40 @@ def network_normal_seeds(
     return low.astype(bool) & ~near
 
 
+def network_lesion_seeds(
+    lesion_prob: np.ndarray,
+    ann: Annotation,
+    above: float,
+    erode_px: int = SEED_ERODE_PX,
+) -> np.ndarray:
+    """Pixels the network is sure are lesion, joined to a lesion circle, as (H, W) bool.
+
+    Parameters
+    ----------
+    lesion_prob : the network's lesion map (calibrated to the clicks: the lesion circles read
+        about 1).
+    ann : the annotation; its merged lesion circles (corrections included) anchor the regions.
+    above : pixels of the ROI with `lesion_prob` at or above this value.
+    erode_px : the region is eroded by a disc of this radius first, so that a thin bridge of
+        high values (a blurred edge) does not join a distant region to the circle.
+
+    Only the regions that touch a lesion circle are kept: a sure region elsewhere in the ROI
+    is as likely another lesion-like structure as the clicked one. Empty with a complement ROI.
+    """
+    ann = ann.merged()
+    if ann.complement or above <= 0 or not ann.lesion_circles:
+        return np.zeros(ann.shape, bool)
+    high = ((lesion_prob >= above) & ann.roi_mask()).astype(np.uint8)
+    if erode_px > 0:
+        size = 2 * erode_px + 1
+        high = cv2.erode(high, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    high = high.astype(bool)
+    circles = circles_mask(ann.lesion_circles, ann.shape)
+    _, labels = cv2.connectedComponents((high | circles).astype(np.uint8), connectivity=8)
+    joined = np.unique(labels[circles])
+    return np.isin(labels, joined[joined > 0]) & high
+
+
 def _grabcut_refine(image, prob, mask, roi, lesion_seeds, normal_seeds, ann, opt) -> np.ndarray:
     size = scaled_size(mask.shape, opt.grabcut_max_pixels)
     if size is not None:
@@ -313,6 +361,14 @@ def refine_mask(
         raise ValueError(f"leak_ratio must be >= 0, got {options.leak_ratio}")
     if not 0.0 <= options.network_seeds <= 1.0:  # NaN too
         raise ValueError(f"network_seeds must lie in [0, 1], got {options.network_seeds}")
+    if not 0.0 <= options.network_lesion_seeds <= 1.0:  # NaN too
+        raise ValueError(
+            f"network_lesion_seeds must lie in [0, 1], got {options.network_lesion_seeds}"
+        )
+    if options.network_seeds_min_circles < 1:
+        raise ValueError(
+            f"network_seeds_min_circles must be >= 1, got {options.network_seeds_min_circles}"
+        )
     if options.leak_ratio > 0 and not options.grabcut_refine:
         raise ValueError("leak_ratio compares with GrabCut's mask: it needs grabcut_refine")
     mask = _refine(lesion_prob, ann, options, threshold, roi_clip, image, details)
@@ -345,22 +401,33 @@ def walker_map(
     """The random walker's lesion map that `walker_share` mixes in, as (H, W) float32.
 
     The walk runs on `image` and, with `walker_guide` > 0, on the network's map too; with
-    `network_seeds` (guided, `LEAK_MIN_CIRCLES` lesion circles or more) the network's sure normal
-    tissue seeds it as well, and a `details` dict receives `network_seeds` = {pixels, below}.
+    `network_seeds` (guided, `network_seeds_min_circles` lesion circles or more) the network's
+    sure normal tissue seeds it as well, and a `details` dict receives `network_seeds` =
+    {pixels, below}; with `network_lesion_seeds` (guided, fewer than `LEAK_MIN_CIRCLES` lesion
+    circles) its sure lesion joined to a circle seeds it as lesion, and `details` receives
+    `network_lesion_seeds` = {pixels, above}.
     """
     from yoho.baselines import random_walker_probability  # baselines import this module
 
     ann = ann.merged()
     guided = options.walker_guide > 0
     seeds = None
-    if guided and options.network_seeds > 0 and len(ann.lesion_circles) >= LEAK_MIN_CIRCLES:
+    circles = len(ann.lesion_circles)
+    if guided and options.network_seeds > 0 and circles >= options.network_seeds_min_circles:
         seeds = network_normal_seeds(lesion_prob, ann, options.network_seeds)
         if details is not None:
             details["network_seeds"] = {"pixels": int(seeds.sum()), "below": options.network_seeds}
+    lesion = None
+    if guided and options.network_lesion_seeds > 0 and circles < LEAK_MIN_CIRCLES:
+        lesion = network_lesion_seeds(lesion_prob, ann, options.network_lesion_seeds)
+        if details is not None:
+            details["network_lesion_seeds"] = {
+                "pixels": int(lesion.sum()), "above": options.network_lesion_seeds,
+            }  # fmt: skip
     return random_walker_probability(
         image, ann, max_pixels=options.walker_max_pixels,
         guide=lesion_prob if guided else None, guide_weight=options.walker_guide,
-        extra_normal=seeds,
+        extra_normal=seeds, extra_lesion=lesion,
     )  # fmt: skip
 
 

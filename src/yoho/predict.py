@@ -41,7 +41,8 @@ class SegmentationResult:
     curve: training loss per step.
     post: what the post-processing decided (`leak_check`: whether GrabCut's mask from the
     clicks alone replaced the walk's, and the area ratio; `network_seeds`: how many pixels of
-    the network's sure normal tissue seeded the walk; `yoho.postprocess.refine_mask`).
+    the network's sure normal tissue seeded the walk; `network_lesion_seeds`: the same for its
+    sure lesion joined to a circle; `yoho.postprocess.refine_mask`).
     """
 
     mask: np.ndarray
@@ -179,7 +180,8 @@ def write_outputs(
         "exports": exports,
         "notice": "research use only, not a medical device",
     }
-    for key in ("leak_check", "network_seeds"):  # what the post-processing decided
+    # what the post-processing decided
+    for key in ("leak_check", "network_seeds", "network_lesion_seeds"):
         if key in result.post:
             summary[key] = result.post[key]
     if gt is not None:

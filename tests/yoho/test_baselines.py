@@ -308,17 +308,22 @@ def test_the_leak_check_rescues_a_walk_past_a_faint_edge_on_a_development_image(
     assert unchecked < 0.75 and checked > 0.9
 
 
-def _loose_roi_case(circles: int = 3):
+def _roi_case(ramp: np.ndarray, ys: tuple[int, ...]):
     # An image without edges (faint noise), an ROI over its left 81 columns, lesion circles at
-    # its left end, no normal circle: the walk's only normal seeds are outside the ROI.
+    # its left end (x = 8, y in `ys`), no normal circle: the walk's only normal seeds are
+    # outside the ROI. The network's map is `ramp` along x.
     rng = np.random.default_rng(0)
     image = np.clip(120 + rng.normal(0, 2, (40, 100, 3)), 0, 255).astype(np.uint8)
     roi = np.array([[0, 0], [80, 0], [80, 39], [0, 39]], float)
-    lesion = [Circle(8, y, 3) for y in (10, 20, 30)][:circles]
+    lesion = [Circle(8, y, 3) for y in ys]
     ann = Annotation(100, 40, Roi(polygons=[roi]), lesion_circles=lesion, normal_circles=[])
+    return image, ann, np.repeat(ramp.astype(np.float32)[None, :], 40, axis=0)
+
+
+def _loose_roi_case(circles: int = 3):
     # The network's map: lesion on the left, fading to sure normal tissue from x = 54 on.
-    ramp = np.clip(1.0 - np.arange(100) / 60.0, 0.0, 1.0).astype(np.float32)
-    return image, ann, np.repeat(ramp[None, :], 40, axis=0)
+    ramp = np.clip(1.0 - np.arange(100) / 60.0, 0.0, 1.0)
+    return _roi_case(ramp, (10, 20, 30)[:circles])
 
 
 def test_network_normal_seeds_are_the_maps_sure_normal_far_from_the_lesion_circles():
@@ -344,8 +349,9 @@ def test_network_normal_seeds_are_the_maps_sure_normal_far_from_the_lesion_circl
 def test_the_networks_sure_normal_stops_a_walk_that_floods_a_loose_roi():
     # Without the seeds the guided walk's lesion reaches halfway to the ROI's edge (x = 44);
     # the network's sure normal tissue (map < 0.1 from x = 54) seeds the walk as normal and
-    # holds the lesion well short of it. The control (no guide) and one-circle cases are
-    # unchanged: the seeds are the network's, and need three lesion circles.
+    # holds the lesion well short of it. The control (no guide) is unchanged: the seeds are the
+    # network's. One circle is unchanged by default (three lesion circles are needed), held
+    # with `network_seeds_min_circles` 1.
     from yoho.baselines import random_walker_probability
     from yoho.postprocess import PostOptions, network_normal_seeds, refine_mask
 
@@ -367,12 +373,81 @@ def test_the_networks_sure_normal_stops_a_walk_that_floods_a_loose_roi():
         refine_mask(prob, ann, control, image=image),
     )
     image1, ann1, prob1 = _loose_roi_case(circles=1)
+    free1 = refine_mask(prob1, ann1, post, image=image1)
     np.testing.assert_array_equal(
         refine_mask(prob1, ann1, dataclasses.replace(post, network_seeds=0.1), image=image1),
-        refine_mask(prob1, ann1, post, image=image1),
+        free1,
     )
+    # From one circle on (`network_seeds_min_circles` 1) the seeds hold the one-circle walk too.
+    one = dataclasses.replace(post, network_seeds=0.1, network_seeds_min_circles=1)
+    details1 = {}
+    seeded1 = refine_mask(prob1, ann1, one, image=image1, details=details1)
+    seeds1 = network_normal_seeds(prob1, ann1, 0.1)
+    assert details1["network_seeds"] == {"pixels": int(seeds1.sum()), "below": 0.1}
+    assert seeds1.any() and not (seeded1 & seeds1).any()
+    edge_free1 = np.flatnonzero(free1.any(axis=0)).max()
+    edge_seeded1 = np.flatnonzero(seeded1.any(axis=0)).max()
+    assert edge_seeded1 <= edge_free1 - 8, (edge_free1, edge_seeded1)
+    with pytest.raises(ValueError, match="network_seeds_min_circles must be >= 1"):
+        refine_mask(prob1, ann1, dataclasses.replace(one, network_seeds_min_circles=0),
+                    image=image1)  # fmt: skip
     with pytest.raises(ValueError, match="extra normal seeds are"):
         random_walker_probability(image, ann, extra_normal=seeds[:, :50])
     for bad in (float("nan"), -0.1, 1.5):
         with pytest.raises(ValueError, match="network_seeds must lie in"):
             refine_mask(prob, ann, dataclasses.replace(post, network_seeds=bad), image=image)
+
+
+def _one_circle_soft_map_case(circles: int = 1):
+    # The network's map a soft blob: sure lesion (>= 0.9) up to x = 33, fading to 0 at x = 60.
+    ramp = np.clip((60 - np.arange(100)) / 30.0, 0.0, 1.0)
+    return _roi_case(ramp, (20, 10, 30)[:circles])
+
+
+def test_network_lesion_seeds_are_the_maps_sure_lesion_joined_to_a_circle():
+    from yoho.postprocess import network_lesion_seeds
+
+    _, ann, prob = _one_circle_soft_map_case()
+    prob[:, 65:75] = 1.0  # a sure region of its own, away from the circle
+    seeds = network_lesion_seeds(prob, ann, 0.9)
+    assert seeds.any() and (prob[seeds] >= 0.9).all() and not seeds[~ann.roi_mask()].any()
+    assert not seeds[:, 60:].any()  # the region not joined to the circle gives no seed
+    # Eroded by 3 px: the sure region ends at x = 33, the seeds at x = 30.
+    assert np.flatnonzero(seeds.any(axis=0)).max() == 30
+    assert not network_lesion_seeds(prob, ann, 0.0).any()
+    assert not network_lesion_seeds(prob, dataclasses.replace(ann, complement=True), 0.9).any()
+
+
+def test_the_networks_sure_lesion_carries_a_one_circle_walk_out_to_it():
+    # One small circle is a weak source: the guided walk's lesion stops at x = 42. With the
+    # network's sure lesion (x <= 30 after erosion) as seeds it reaches further. Three circles
+    # are left as they are (the clicks already spread over the lesion), and so is the control.
+    from yoho.baselines import random_walker_probability
+    from yoho.postprocess import PostOptions, network_lesion_seeds, refine_mask
+
+    post = PostOptions(walker_share=1.0, walker_guide=10.0)
+    seeded = dataclasses.replace(post, network_lesion_seeds=0.9)
+    image, ann, prob = _one_circle_soft_map_case()
+    free = refine_mask(prob, ann, post, image=image)
+    details = {}
+    carried = refine_mask(prob, ann, seeded, image=image, details=details)
+    seeds = network_lesion_seeds(prob, ann, 0.9)
+    assert details["network_lesion_seeds"] == {"pixels": int(seeds.sum()), "above": 0.9}
+    assert carried[seeds].all()
+    edge_free = np.flatnonzero(free.any(axis=0)).max()
+    edge_carried = np.flatnonzero(carried.any(axis=0)).max()
+    assert edge_carried >= edge_free + 8, (edge_free, edge_carried)
+    control = dataclasses.replace(seeded, walker_guide=0.0)
+    np.testing.assert_array_equal(
+        refine_mask(prob, ann, control, image=image),
+        refine_mask(prob, ann, dataclasses.replace(post, walker_guide=0.0), image=image),
+    )
+    image3, ann3, prob3 = _one_circle_soft_map_case(circles=3)
+    np.testing.assert_array_equal(
+        refine_mask(prob3, ann3, seeded, image=image3), refine_mask(prob3, ann3, post, image=image3)
+    )
+    with pytest.raises(ValueError, match="extra lesion seeds are"):
+        random_walker_probability(image, ann, extra_lesion=seeds[:, :50])
+    for bad in (float("nan"), -0.1, 1.5):
+        with pytest.raises(ValueError, match="network_lesion_seeds must lie in"):
+            refine_mask(prob, ann, dataclasses.replace(post, network_lesion_seeds=bad), image=image)

@@ -205,3 +205,27 @@ def test_the_summary_says_whether_the_leak_check_fired(tmp_path):
     summary = json.loads((tmp_path / "tiny_checked" / "summary.json").read_text())
     fired = summary["leak_check"]["fired"]
     assert rows["tiny_checked"]["leak_check"] == ("fired" if fired else "no")
+
+
+def test_the_summary_counts_the_networks_seeds_of_a_one_circle_walk(tmp_path):
+    from dataclasses import replace
+
+    from yoho.annotation import load_annotation
+    from yoho.batch import SegmentRequest, run_request
+    from yoho.profiles import get_profile
+
+    images, annotations = _folder(tmp_path, 1, without=0)
+    ann = load_annotation(annotations / "im0.json")
+    save_annotation(replace(ann, lesion_circles=ann.lesion_circles[:1]), annotations / "im0.json")
+    seeded = replace(
+        get_profile("tiny"), name="tiny_seeded", post=get_profile("cpu_shuffled_seeded").post
+    )
+    req = SegmentRequest(images / "im0.png", annotations / "im0.json", tmp_path / "out", seeded)
+    row = run_request(req)
+    assert row["status"] == "done", row["error"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["network_lesion_seeds"]["above"] == 0.9
+    assert summary["network_seeds"]["below"] == 0.1  # from one circle on in this profile
+    assert (
+        summary["network_lesion_seeds"]["pixels"] >= 0 and summary["network_seeds"]["pixels"] >= 0
+    )

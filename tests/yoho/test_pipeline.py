@@ -128,6 +128,19 @@ def test_profiles_registry():
     assert annealed.lr_gamma == 0.6 and shuffled.lr_gamma == 0.8
     assert annealed.ema_decay is None and annealed.average_last is None
     assert_differs_only_in(annealed, shuffled, "lr_gamma")
+    # `cpu_shuffled_seeded` is `cpu_shuffled_anneal` whose network also seeds one-circle walks.
+    seeded = get_profile("cpu_shuffled_seeded")
+    assert_differs_only_in(seeded, annealed, "post")
+    assert seeded.post == dataclasses.replace(
+        annealed.post, network_seeds_min_circles=1, network_lesion_seeds=0.9
+    )
+    assert annealed.post.network_seeds_min_circles == 3 and annealed.post.network_lesion_seeds == 0
+    # Its every4 rules were first recomputed from saved (already calibrated) maps by this variant.
+    from yoho.evaluation.reprocess import VARIANTS
+
+    assert VARIANTS["guide_network_lesion_seeds"][0] == dataclasses.replace(
+        seeded.post, calibrate=False
+    )
     custom = dataclasses.replace(get_profile("tiny"), name="tiny-test-copy")
     register_profile(custom)
     assert get_profile("tiny-test-copy") is custom

@@ -26,6 +26,7 @@ __all__ = ["VARIANTS", "reprocess"]
 
 _FULL = PostOptions(force_circles=True, fill_holes=True, keep_seeded=True, grabcut_refine=True)
 _GUIDED = replace(get_profile("cpu_guided").post, calibrate=False)
+_SEEDED = get_profile("cpu_shuffled_seeded").post
 
 # name -> (post-processing, ROI clip, threshold); "full" is what `cpu_tuned` does. The two
 # "flat" controls replace the network's map by a constant: the same post-processing then
@@ -54,6 +55,23 @@ VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
     # `cpu_guided` without the network's confident normal tissue as walker seeds
     # (network_seeds): the default before they came in.
     "guide_no_network_seeds": (replace(_GUIDED, network_seeds=0.0), True, 0.5),
+    # ... and with them from one lesion circle on (`network_seeds_min_circles` 1), not three;
+    # then also with the network's sure lesion joined to the circle as lesion seeds of a walk
+    # from one or two circles (`network_lesion_seeds`).
+    "guide_network_seeds_one_circle": (
+        replace(_GUIDED, network_seeds_min_circles=1),
+        True,
+        0.5,
+    ),
+    "guide_network_lesion_seeds": (  # what `cpu_shuffled_seeded` does
+        replace(
+            _GUIDED,
+            network_seeds_min_circles=_SEEDED.network_seeds_min_circles,
+            network_lesion_seeds=_SEEDED.network_lesion_seeds,
+        ),
+        True,
+        0.5,
+    ),
     # GrabCut's sure lesion raised on the guided walker's map, sure normal kept: with three
     # lesion circles the walker calls much of a loose ROI lesion with confidence.
     "guide_sure_0.8_0.3": (replace(_GUIDED, sure_high=0.8), True, 0.5),

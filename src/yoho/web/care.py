@@ -4,9 +4,9 @@
   hardware, named for what they mean to a clinician: "Fast (≈1 min, CPU)" (`cpu_guided`, the
   measured best on a CPU) everywhere, and "Published schedule (GPU)" (`paper`) only when a
   CUDA GPU is used. The developer profiles (`cpu`, `cpu_tuned`, `cpu_calibrated`, `cpu_fused`,
-  `cpu_shuffled`, `cpu_shuffled_ema`, `cpu_shuffled_anneal`, `tiny`) appear only with
-  `yoho serve --expert`. The profile the server was started with is always offered. The API
-  still accepts every known profile by name (scripts, tests).
+  `cpu_shuffled`, `cpu_shuffled_ema`, `cpu_shuffled_anneal`, `cpu_shuffled_seeded`, `tiny`)
+  appear only with `yoho serve --expert`. The profile the server was started with is always
+  offered. The API still accepts every known profile by name (scripts, tests).
 - **Delete.** `DELETE /api/images/{id}` removes the image and everything derived from it (its
   annotation, every job folder with masks, overlays, exports and models): the folder is first
   renamed out of the way (the image disappears from every answer at once), its queued and
@@ -44,6 +44,7 @@ PROFILE_LABELS = {
     "cpu_shuffled": "Developer: cpu_shuffled (network trained on shuffled backgrounds; candidate)",
     "cpu_shuffled_ema": "Developer: cpu_shuffled_ema (cpu_shuffled, moving average of the weights; candidate)",
     "cpu_shuffled_anneal": "Developer: cpu_shuffled_anneal (cpu_shuffled, learning rate cooled faster; candidate)",
+    "cpu_shuffled_seeded": "Developer: cpu_shuffled_seeded (cpu_shuffled_anneal, the network seeds one-circle walks; candidate)",
     "cpu_fused": "Developer: cpu_fused (¼ network + ¾ walker, the previous default)",
     "cpu_calibrated": "Developer: cpu_calibrated (network map only, no walker)",
     "paper": "Published schedule (GPU)",
