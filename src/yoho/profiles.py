@@ -359,7 +359,8 @@ CPU_SHUFFLED_SEEDED = replace(
         "circle is a weak source for the walk, which then stops short of a tight ROI's lesion "
         "edge and floods a loose ROI's normal tissue; the shuffled network knows the tissues "
         "well enough to bound it from both sides. Three circles: as `cpu_shuffled_anneal`. "
-        "Tuned on images outside the evaluation (docs/yoho_evaluation.md)."
+        "Better than that profile with a tight ROI and one circle, a little worse with a loose "
+        "one; tuned on images outside the evaluation (docs/yoho_evaluation.md)."
     ),
     # Development images (11, one circle, margin 0.15 / 0.3 / 0.5, the cooled-rate network's
     # maps): 0.801 / 0.852 / 0.846 without; the normal seeds alone 0.797 / 0.847 / 0.868; both
