@@ -215,6 +215,15 @@ def calibrate_to_clicks(
     return np.clip(scaled, 0.0, 1.0).astype(np.float32)
 
 
+def _eroded(region: np.ndarray, erode_px: int) -> np.ndarray:
+    """`region` (H, W) bool eroded by a disc of radius `erode_px` (0: unchanged)."""
+    if erode_px <= 0:
+        return region.astype(bool)
+    size = 2 * erode_px + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    return cv2.erode(region.astype(np.uint8), disc).astype(bool)
+
+
 def network_normal_seeds(
     lesion_prob: np.ndarray,
     ann: Annotation,
@@ -239,12 +248,9 @@ def network_normal_seeds(
     ann = ann.merged()
     if ann.complement or below <= 0:
         return np.zeros(ann.shape, bool)
-    low = ((lesion_prob < below) & ann.roi_mask()).astype(np.uint8)
-    if erode_px > 0:
-        size = 2 * erode_px + 1
-        low = cv2.erode(low, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    low = _eroded((lesion_prob < below) & ann.roi_mask(), erode_px)
     near = circles_mask([Circle(c.x, c.y, clearance * c.r) for c in ann.lesion_circles], ann.shape)
-    return low.astype(bool) & ~near
+    return low & ~near
 
 
 def network_lesion_seeds(
@@ -270,11 +276,7 @@ def network_lesion_seeds(
     ann = ann.merged()
     if ann.complement or above <= 0 or not ann.lesion_circles:
         return np.zeros(ann.shape, bool)
-    high = ((lesion_prob >= above) & ann.roi_mask()).astype(np.uint8)
-    if erode_px > 0:
-        size = 2 * erode_px + 1
-        high = cv2.erode(high, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
-    high = high.astype(bool)
+    high = _eroded((lesion_prob >= above) & ann.roi_mask(), erode_px)
     circles = circles_mask(ann.lesion_circles, ann.shape)
     _, labels = cv2.connectedComponents((high | circles).astype(np.uint8), connectivity=8)
     joined = np.unique(labels[circles])
