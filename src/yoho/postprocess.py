@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from yoho.annotation import Annotation, Circle
+from yoho.grabcut import GRABCUT_STARTS, grabcut_mask
 
 __all__ = [
     "PostOptions",
@@ -100,6 +101,12 @@ class PostOptions:
     small circle is a weak source: the walk's 0.5 level lies near it, well inside a tight ROI's
     lesion. The network's sure lesion around the circle makes the source as large as what the
     network is sure of. With three circles the clicks already spread over the lesion.
+    grabcut_start: how GrabCut's colour models start (`yoho.grabcut.grabcut_mask`): "kmeans",
+    OpenCV's k-means++ (as published), or "split", a deterministic split of each side's pixels
+    along their main colour axis. k-means++ draws at random among the pixels, so a few pixels
+    that change side move its start, and the mask can jump; the split moves with them a little.
+    The leak check's reference (GrabCut from the clicks alone) always starts as OpenCV does:
+    it never sees the map, so nothing moves it between runs.
     """
 
     force_circles: bool = False
@@ -118,6 +125,7 @@ class PostOptions:
     network_seeds: float = 0.0
     network_seeds_min_circles: int = LEAK_MIN_CIRCLES
     network_lesion_seeds: float = 0.0
+    grabcut_start: str = "kmeans"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -300,11 +308,8 @@ def _grabcut_refine(image, prob, mask, roi, lesion_seeds, normal_seeds, ann, opt
     has_fg = ((init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)).any()
     if not (has_bg and has_fg):  # GrabCut needs both colour models
         return mask
-    cv2.setRNGSeed(0)  # GrabCut's GMM initialisation draws from OpenCV's global RNG
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     bgr = np.ascontiguousarray(image[..., ::-1])
-    cv2.grabCut(bgr, init, None, bgd, fgd, opt.grabcut_iterations, cv2.GC_INIT_WITH_MASK)
-    return (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
+    return grabcut_mask(bgr, init, opt.grabcut_iterations, opt.grabcut_start)
 
 
 def _grabcut_downscaled(image, prob, mask, roi, lesion_seeds, normal_seeds, ann, opt, size):
@@ -367,6 +372,10 @@ def refine_mask(
         raise ValueError(
             f"network_lesion_seeds must lie in [0, 1], got {options.network_lesion_seeds}"
         )
+    if options.grabcut_start not in GRABCUT_STARTS:
+        raise ValueError(
+            f"grabcut_start must be one of {GRABCUT_STARTS}, got {options.grabcut_start!r}"
+        )
     if options.network_seeds_min_circles < 1:
         raise ValueError(
             f"network_seeds_min_circles must be >= 1, got {options.network_seeds_min_circles}"
@@ -377,8 +386,10 @@ def refine_mask(
     checked = options.walker_share > 0 and options.leak_ratio > 0
     if checked and (ann.complement or len(ann.lesion_circles) >= LEAK_MIN_CIRCLES):
         flat = np.full(ann.shape, LEAK_FLAT, np.float32)
-        clicks_only = _refine(flat, ann, replace(options, walker_share=0.0), threshold, roi_clip,
-                              image)  # fmt: skip
+        # OpenCV's start for this reference: it never sees the map, so nothing moves it
+        # between runs, and the 1.6 was chosen against it.
+        reference = replace(options, walker_share=0.0, grabcut_start="kmeans")
+        clicks_only = _refine(flat, ann, reference, threshold, roi_clip, image)
         ratio = float(mask.sum()) / max(int(clicks_only.sum()), 1)
         # A complement ROI is drawn over the normal tissue: the walk's lesion seeds are all of
         # the image outside it, against a few normal circles inside, and it floods the ROI.

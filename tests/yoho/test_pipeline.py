@@ -12,7 +12,14 @@ from yoho.metrics import dice
 from yoho.physician import simulate_annotation
 from yoho.pipeline import TrainingCancelled, segment
 from yoho.predict import predict_target_probability
-from yoho.profiles import DEFAULT_PROFILE, Phase, Profile, get_profile, register_profile
+from yoho.profiles import (
+    DEFAULT_PROFILE,
+    Phase,
+    Profile,
+    get_profile,
+    profile_names,
+    register_profile,
+)
 from yoho.synthetic import synthetic_endoscopy
 from yoho.train import load_checkpoint, resolve_device, save_checkpoint
 
@@ -140,6 +147,11 @@ def test_profiles_registry():
 
     assert VARIANTS["guide_network_lesion_seeds"][0] == dataclasses.replace(
         seeded.post, calibrate=False
+    )
+    # GrabCut's split start (the steady-GrabCut round) is a switch that no profile takes.
+    assert {get_profile(name).post.grabcut_start for name in profile_names()} == {"kmeans"}
+    assert VARIANTS["guide_grabcut_split"][0] == dataclasses.replace(
+        VARIANTS["guide_random_walker"][0], grabcut_start="split"
     )
     custom = dataclasses.replace(get_profile("tiny"), name="tiny-test-copy")
     register_profile(custom)

@@ -72,6 +72,24 @@ VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
         True,
         0.5,
     ),
+    # The same three with GrabCut's colour models started from a deterministic split of each
+    # side's pixels instead of k-means++ (`grabcut_start`): the control keeps its share fair.
+    "guide_grabcut_split": (replace(_GUIDED, grabcut_start="split"), True, 0.5),
+    "guide_control_grabcut_split": (
+        replace(_GUIDED, walker_guide=0.0, grabcut_start="split"),
+        True,
+        0.5,
+    ),
+    "guide_network_lesion_seeds_grabcut_split": (
+        replace(
+            _GUIDED,
+            network_seeds_min_circles=_SEEDED.network_seeds_min_circles,
+            network_lesion_seeds=_SEEDED.network_lesion_seeds,
+            grabcut_start="split",
+        ),
+        True,
+        0.5,
+    ),
     # GrabCut's sure lesion raised on the guided walker's map, sure normal kept: with three
     # lesion circles the walker calls much of a loose ROI lesion with confidence.
     "guide_sure_0.8_0.3": (replace(_GUIDED, sure_high=0.8), True, 0.5),
