@@ -28,6 +28,7 @@ import numpy as np
 from skimage.segmentation import random_walker as _skimage_random_walker
 
 from yoho.annotation import Annotation, validate_annotation
+from yoho.grabcut import grabcut_mask
 from yoho.postprocess import circles_mask, resize_mask, scaled_size
 
 __all__ = [
@@ -72,11 +73,7 @@ def grabcut(image: np.ndarray, ann: Annotation, iterations: int = 5) -> np.ndarr
     init[lesion] = cv2.GC_FGD
     if not (init == cv2.GC_BGD).any() and not (init == cv2.GC_PR_BGD).any():
         return np.ones(roi.shape, bool)  # nothing marks the background: all is lesion
-    cv2.setRNGSeed(0)
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    bgr = np.ascontiguousarray(image[..., ::-1])
-    cv2.grabCut(bgr, init, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
-    return (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
+    return grabcut_mask(np.ascontiguousarray(image[..., ::-1]), init, iterations)  # OpenCV's start
 
 
 def _walker_problem(data: np.ndarray, lesion: np.ndarray, normal: np.ndarray):

@@ -4,16 +4,16 @@ OpenCV starts GrabCut's two Gaussian mixtures (5 components each, RGB) with k-me
 pixels labelled lesion and normal. k-means++ draws its first centres at random among those
 pixels, so when a few pixels change label the draws land elsewhere, the mixtures start
 elsewhere, and the graph cut can settle on a different mask. After the guided walk, one
-8-bit step of the network's map (or a 1- vs 2-thread difference in training) moved a mask
-by up to 2.5 % this way, where thresholding the same walk moved nothing
-(docs/yoho_evaluation.md, the steady-GrabCut round).
+8-bit step of the network's map moved a mask by up to 2.5 % this way, where thresholding the
+same walk moved nothing (docs/yoho_evaluation.md, the steady-GrabCut round).
 
 `start="split"` starts each mixture from a deterministic split instead: its pixels sorted along
 their first principal colour axis and cut into five equal parts, each part's mean and
 covariance one component. A few changed pixels move those statistics a little, so the start,
 and with it the mask, moves a little. GrabCut's own iterations then refit the mixtures as
 usual (OpenCV's `GC_EVAL` mode resumes from given models). OpenCV offers no other start, so
-the split is written here.
+the split is written here. No profile uses it: a 1- vs 2-thread difference in training moves
+the walk itself, the split steadied little against that, and it cost Dice on `every4`.
 """
 
 from __future__ import annotations

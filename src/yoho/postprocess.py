@@ -102,7 +102,7 @@ class PostOptions:
     lesion. The network's sure lesion around the circle makes the source as large as what the
     network is sure of. With three circles the clicks already spread over the lesion.
     grabcut_start: how GrabCut's colour models start (`yoho.grabcut.grabcut_mask`): "kmeans",
-    OpenCV's k-means++ (as published), or "split", a deterministic split of each side's pixels
+    OpenCV's k-means++ (every profile), or "split", a deterministic split of each side's pixels
     along their main colour axis. k-means++ draws at random among the pixels, so a few pixels
     that change side move its start, and the mask can jump; the split moves with them a little.
     The leak check's reference (GrabCut from the clicks alone) always starts as OpenCV does:
