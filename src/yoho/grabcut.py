@@ -58,8 +58,9 @@ def split_colour_model(samples: np.ndarray) -> np.ndarray | None:
     return model.reshape(1, _MODEL_SIZE)
 
 
-def grabcut_mask(bgr: np.ndarray, init: np.ndarray, iterations: int, start: str = "kmeans"
-                 ) -> np.ndarray:  # fmt: skip
+def grabcut_mask(
+    bgr: np.ndarray, init: np.ndarray, iterations: int, start: str = "kmeans"
+) -> np.ndarray:
     """Run GrabCut in place on `init` (OpenCV's GC_* labels) and return the lesion mask.
 
     bgr: (H, W, 3) uint8 in OpenCV's channel order. start: "kmeans" (OpenCV's k-means++, its

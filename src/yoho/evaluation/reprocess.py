@@ -26,7 +26,9 @@ __all__ = ["VARIANTS", "reprocess"]
 
 _FULL = PostOptions(force_circles=True, fill_holes=True, keep_seeded=True, grabcut_refine=True)
 _GUIDED = replace(get_profile("cpu_guided").post, calibrate=False)
-_SEEDED = get_profile("cpu_shuffled_seeded").post
+# `cpu_shuffled_seeded`'s steps: `_GUIDED` with the network's seeds from one circle on and its
+# sure lesion as lesion seeds (its network differs, not its other steps).
+_SEEDED = replace(get_profile("cpu_shuffled_seeded").post, calibrate=False)
 
 # name -> (post-processing, ROI clip, threshold); "full" is what `cpu_tuned` does. The two
 # "flat" controls replace the network's map by a constant: the same post-processing then
@@ -63,15 +65,7 @@ VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
         True,
         0.5,
     ),
-    "guide_network_lesion_seeds": (  # what `cpu_shuffled_seeded` does
-        replace(
-            _GUIDED,
-            network_seeds_min_circles=_SEEDED.network_seeds_min_circles,
-            network_lesion_seeds=_SEEDED.network_lesion_seeds,
-        ),
-        True,
-        0.5,
-    ),
+    "guide_network_lesion_seeds": (_SEEDED, True, 0.5),  # what `cpu_shuffled_seeded` does
     # The same three with GrabCut's colour models started from a deterministic split of each
     # side's pixels instead of k-means++ (`grabcut_start`): the control keeps its share fair.
     "guide_grabcut_split": (replace(_GUIDED, grabcut_start="split"), True, 0.5),
@@ -81,12 +75,7 @@ VARIANTS: dict[str, tuple[PostOptions, bool, float]] = {
         0.5,
     ),
     "guide_network_lesion_seeds_grabcut_split": (
-        replace(
-            _GUIDED,
-            network_seeds_min_circles=_SEEDED.network_seeds_min_circles,
-            network_lesion_seeds=_SEEDED.network_lesion_seeds,
-            grabcut_start="split",
-        ),
+        replace(_SEEDED, grabcut_start="split"),
         True,
         0.5,
     ),
